@@ -1,0 +1,1 @@
+typedef int kiln_cmd_placeholder_t;

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "core/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+static int parse_digits(const char *s, const char **end, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -2;
+		v = v * 10 + d;
+	}
+	*end = p;
+	*out = v;
+	return 0;
+}
+
+int kiln_parse_size(const char *s, uint64_t max, uint64_t *out, struct kiln_error **err)
+{
+	const char *end = NULL;
+	uint64_t v, mult = 1;
+	int r;
+
+	if (s == NULL || *s == '\0')
+		return kiln_error_set(err, EINVAL, "empty size");
+	r = parse_digits(s, &end, &v);
+	if (r == -1)
+		return kiln_error_set(err, EINVAL, "invalid size '%s' (expected e.g. 512M or 2G)", s);
+	if (r == -2)
+		return kiln_error_set(err, ERANGE, "size '%s' is too large", s);
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K': mult = 1ULL << 10; end++; break;
+	case 'm': case 'M': mult = 1ULL << 20; end++; break;
+	case 'g': case 'G': mult = 1ULL << 30; end++; break;
+	case 't': case 'T': mult = 1ULL << 40; end++; break;
+	case 'b': case 'B': break;
+	default:
+		return kiln_error_set(err, EINVAL, "invalid size suffix in '%s' (use K, M, G or T)", s);
+	}
+	if (mult > 1 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
+		end += strlen(end);
+	else if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end != '\0')
+		return kiln_error_set(err, EINVAL, "invalid size '%s' (expected e.g. 512M or 2G)", s);
+	if (v > UINT64_MAX / mult)
+		return kiln_error_set(err, ERANGE, "size '%s' is too large", s);
+	v *= mult;
+	if (v > max)
+		return kiln_error_set(err, ERANGE, "size '%s' exceeds the maximum of %llu bytes", s,
+				      (unsigned long long)max);
+	*out = v;
+	return 0;
+}
+
+int kiln_parse_duration(const char *s, bool allow_zero, uint64_t max, uint64_t *out,
+			struct kiln_error **err)
+{
+	const char *end = NULL;
+	uint64_t v, mult = 1;
+	int r;
+
+	if (s == NULL || *s == '\0')
+		return kiln_error_set(err, EINVAL, "empty duration");
+	r = parse_digits(s, &end, &v);
+	if (r == -1)
+		return kiln_error_set(err, EINVAL, "invalid duration '%s' (expected e.g. 90, 30s, 10m, 2h)", s);
+	if (r == -2)
+		return kiln_error_set(err, ERANGE, "duration '%s' is too large", s);
+	switch (*end) {
+	case '\0': break;
+	case 's': mult = 1; end++; break;
+	case 'm': mult = 60; end++; break;
+	case 'h': mult = 3600; end++; break;
+	case 'd': mult = 86400; end++; break;
+	default:
+		return kiln_error_set(err, EINVAL, "invalid duration unit in '%s' (use s, m, h or d)", s);
+	}
+	if (*end != '\0')
+		return kiln_error_set(err, EINVAL, "invalid duration '%s' (expected e.g. 90, 30s, 10m, 2h)", s);
+	if (v > UINT64_MAX / mult || v * mult > max)
+		return kiln_error_set(err, ERANGE, "duration '%s' exceeds the maximum of %llu seconds", s,
+				      (unsigned long long)max);
+	v *= mult;
+	if (v == 0 && !allow_zero)
+		return kiln_error_set(err, EINVAL, "duration must be greater than zero");
+	*out = v;
+	return 0;
+}
+
+int kiln_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out,
+		    struct kiln_error **err)
+{
+	const char *end = NULL;
+	uint64_t v;
+
+	if (s == NULL || *s == '\0')
+		return kiln_error_set(err, EINVAL, "empty number");
+	if (parse_digits(s, &end, &v) != 0 || *end != '\0')
+		return kiln_error_set(err, EINVAL, "invalid number '%s'", s);
+	if (v < min || v > max)
+		return kiln_error_set(err, ERANGE, "%s is out of range [%llu, %llu]", s,
+				      (unsigned long long)min, (unsigned long long)max);
+	*out = v;
+	return 0;
+}
+
+int kiln_parse_cpus(const char *s, uint64_t max_milli, uint64_t *out_milli,
+		    struct kiln_error **err)
+{
+	const char *end = NULL;
+	uint64_t whole, frac = 0;
+	int digits = 0;
+
+	if (s == NULL || *s == '\0')
+		return kiln_error_set(err, EINVAL, "empty CPU count");
+	if (parse_digits(s, &end, &whole) != 0 || whole > 100000)
+		return kiln_error_set(err, EINVAL, "invalid CPU count '%s' (expected e.g. 2 or 0.5)", s);
+	if (*end == '.') {
+		end++;
+		while (isdigit((unsigned char)*end)) {
+			if (digits == 3)
+				return kiln_error_set(err, EINVAL,
+						      "CPU count '%s' has more than 3 decimals", s);
+			frac = frac * 10 + (uint64_t)(*end - '0');
+			digits++;
+			end++;
+		}
+		if (digits == 0)
+			return kiln_error_set(err, EINVAL, "invalid CPU count '%s'", s);
+		while (digits < 3) {
+			frac *= 10;
+			digits++;
+		}
+	}
+	if (*end != '\0')
+		return kiln_error_set(err, EINVAL, "invalid CPU count '%s' (expected e.g. 2 or 0.5)", s);
+	whole = whole * 1000 + frac;
+	if (whole == 0)
+		return kiln_error_set(err, EINVAL, "CPU count must be greater than zero");
+	if (whole > max_milli)
+		return kiln_error_set(err, ERANGE, "CPU count '%s' exceeds the maximum of %llu.%03llu",
+				      s, (unsigned long long)(max_milli / 1000),
+				      (unsigned long long)(max_milli % 1000));
+	*out_milli = whole;
+	return 0;
+}
+
+bool kiln_env_valid(const char *s)
+{
+	const char *p = s;
+
+	if (s == NULL || !(isalpha((unsigned char)*p) || *p == '_'))
+		return false;
+	for (p++; *p != '=' && *p != '\0'; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '_'))
+			return false;
+	return *p == '=';
+}
+
+bool kiln_sandbox_path_valid(const char *s)
+{
+	const char *p;
+	size_t len;
+
+	if (s == NULL || s[0] != '/')
+		return false;
+	len = strlen(s);
+	if (len < 2 || len >= PATH_MAX)
+		return false;
+	for (p = s; *p != '\0';) {
+		const char *c = p + 1;   /* start of component */
+		const char *e = strchr(c, '/');
+		size_t n = e ? (size_t)(e - c) : strlen(c);
+
+		if (n == 0)
+			return false;   /* "//" or trailing "/" */
+		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		p = c + n;
+	}
+	return true;
+}
+
+bool kiln_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		uint32_t cp;
+		size_t n, k;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xE0) == 0xC0) {
+			n = 2; cp = c & 0x1F;
+		} else if ((c & 0xF0) == 0xE0) {
+			n = 3; cp = c & 0x0F;
+		} else if ((c & 0xF8) == 0xF0) {
+			n = 4; cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (i + n > len)
+			return false;
+		for (k = 1; k < n; k++) {
+			if ((s[i + k] & 0xC0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000))
+			return false;   /* overlong */
+		if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+void kiln_hex(const unsigned char *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}

@@ -1,2 +1,411 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-typedef int kiln_mounts_placeholder_t;
+/*
+ * The sandbox's filesystem, built by init inside its new user and mount
+ * namespaces (so every host mount it can see is locked: the build cannot
+ * unmount anything to reveal what lies beneath).
+ *
+ *   /                tmpfs, read-only after setup
+ *   /usr, /bin, ...  the host's (or --root's) system directories: ro,nosuid,nodev
+ *   /etc             an allowlist from the host (or --root), plus generated
+ *                    passwd, group, hosts, hostname, resolv.conf, nsswitch.conf
+ *   /proc            a fresh procfs for our pid namespace, sensitive paths masked
+ *   /dev             null zero full random urandom tty, pts (new instance), shm
+ *   /workspace, /tmp, /home/builder
+ *                    three directories of ONE tmpfs of --disk bytes: the
+ *                    disk limit covers them together; its fd goes to the
+ *                    supervisor, which copies the source in and exports
+ *                    /workspace/out from it after every process is dead
+ *   no /sys, no /root, no /run contents, no /var but /var/tmp -> /tmp
+ *
+ * The tree is assembled under a private tmpfs mounted on /tmp of our mount
+ * namespace (bubblewrap does the same), then pivot_root(".", ".") and a lazy
+ * unmount of the old root make the host unreachable, including the caller's
+ * working directory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/cleanup.h"
+#include "core/sys.h"
+#include "sandbox/internal.h"
+
+#define STAGE "/tmp"
+#define R STAGE "/root"
+#define DISK STAGE "/disk"
+
+/* /etc entries a toolchain needs. Nothing that identifies the host or holds
+ * secrets (no machine-id, ssh, shadow, environment, ld.so.preload, kiln). */
+static const char *const etc_allow[] = {
+	"alternatives", "bash.bashrc", "ca-certificates", "ca-certificates.conf",
+	"debian_version", "ethertypes", "gai.conf", "host.conf", "inputrc",
+	"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "locale.alias", "localtime",
+	"magic", "magic.mime", "mime.types", "os-release", "perl", "profile",
+	"protocols", "python3", "python3.11", "rpc", "services", "shells", "ssl",
+	"timezone", "xattr.conf",
+};
+
+/* System directories taken from the base (host or --root). */
+static const char *const sys_dirs[] = {
+	"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32",
+};
+
+static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+
+/* procfs: files hidden behind /dev/null, directories behind an empty
+ * read-only tmpfs, and directories made read-only (as crun and docker do). */
+static const char *const proc_mask_files[] = {
+	"kcore", "keys", "key-users", "timer_list", "sched_debug", "latency_stats",
+	"kallsyms", "kpagecount", "kpageflags", "kpagecgroup", "config.gz", "sysrq-trigger",
+	"kmsg", "vmallocinfo", "pagetypeinfo",
+};
+static const char *const proc_mask_dirs[] = { "acpi", "scsi", "asound", "driver", "fs", "irq", "bus" };
+static const char *const proc_ro_dirs[] = { "sys" };
+
+static int set_attr(const char *path, uint64_t set, bool recursive, struct kiln_error **err)
+{
+	struct mount_attr attr = { .attr_set = set };
+
+	if (mount_setattr(AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof(attr)) < 0)
+		return kiln_error_set(err, errno, "mount_setattr %s", path);
+	return 0;
+}
+
+static int bind(const char *src, const char *dst, uint64_t attr, struct kiln_error **err)
+{
+	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return kiln_error_set(err, errno, "bind %s on %s", src, dst);
+	return set_attr(dst, attr, true, err);
+}
+
+static int mount_tmpfs(const char *dst, unsigned long flags, const char *opts,
+		       struct kiln_error **err)
+{
+	if (mount("tmpfs", dst, "tmpfs", flags, opts) < 0)
+		return kiln_error_set(err, errno, "mount tmpfs on %s (%s)", dst, opts);
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode, struct kiln_error **err)
+{
+	char buf[PATH_MAX];
+	char *p;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return kiln_error_set(err, ENAMETOOLONG, "mkdir %s", path);
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return kiln_error_set(err, errno, "mkdir %s", buf);
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return kiln_error_set(err, errno, "mkdir %s", buf);
+	return 0;
+}
+
+static int touch(const char *path, struct kiln_error **err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+	if (fd < 0)
+		return kiln_error_set(err, errno, "create %s", path);
+	close(fd);
+	return 0;
+}
+
+static int write_file(const char *path, const char *data, struct kiln_error **err)
+{
+	return kiln_write_file_at(AT_FDCWD, path, data, 1, err);
+}
+
+/* Mirror base/name into R/name: a symlink is recreated, a directory or
+ * regular file is bind-mounted with attr. Missing entries are skipped. */
+static int mirror(const char *base, const char *rel, uint64_t attr, bool need_world_readable,
+		  struct kiln_error **err)
+{
+	char src[PATH_MAX], dst[PATH_MAX], target[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	snprintf(src, sizeof(src), "%s/%s", strcmp(base, "/") == 0 ? "" : base, rel);
+	snprintf(dst, sizeof(dst), R "/%s", rel);
+	if (lstat(src, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return kiln_error_set(err, errno, "stat %s", src);
+	}
+	if (S_ISLNK(st.st_mode)) {
+		n = readlink(src, target, sizeof(target) - 1);
+		if (n < 0)
+			return kiln_error_set(err, errno, "readlink %s", src);
+		target[n] = '\0';
+		if (symlink(target, dst) < 0)
+			return kiln_error_set(err, errno, "symlink %s", dst);
+		return 0;
+	}
+	if (need_world_readable && !(st.st_mode & S_IROTH))
+		return 0;
+	if (S_ISDIR(st.st_mode)) {
+		if (mkdir(dst, 0755) < 0 && errno != EEXIST)
+			return kiln_error_set(err, errno, "mkdir %s", dst);
+	} else if (S_ISREG(st.st_mode)) {
+		if (touch(dst, err) < 0)
+			return -1;
+	} else {
+		return 0;
+	}
+	return bind(src, dst, attr, err);
+}
+
+static int setup_etc(const struct kiln_sandbox *sb, const char *base, struct kiln_error **err)
+{
+	const uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+	char etc_base[PATH_MAX];
+	char passwd[512];
+	size_t i;
+
+	if (mkdir(R "/etc", 0755) < 0)
+		return kiln_error_set(err, errno, "mkdir /etc");
+	snprintf(etc_base, sizeof(etc_base), "%s/etc", strcmp(base, "/") == 0 ? "" : base);
+	for (i = 0; i < sizeof(etc_allow) / sizeof(etc_allow[0]); i++) {
+		char rel[64];
+
+		snprintf(rel, sizeof(rel), "etc/%s", etc_allow[i]);
+		if (mirror(base, rel, ro, true, err) < 0)
+			return kiln_error_prefix(err, "/etc");
+	}
+	snprintf(passwd, sizeof(passwd),
+		 "root:x:0:0:root:/nonexistent:/bin/sh\n"
+		 "%s:x:%u:%u:kiln build user:/home/%s:/bin/sh\n"
+		 "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		 KILN_BUILDER_NAME, KILN_BUILDER_UID, KILN_BUILDER_GID, KILN_BUILDER_NAME);
+	if (write_file(R "/etc/passwd", passwd, err) < 0)
+		return -1;
+	snprintf(passwd, sizeof(passwd),
+		 "root:x:0:\ntty:x:5:\n%s:x:%u:\nnogroup:x:65534:\n", KILN_BUILDER_NAME,
+		 KILN_BUILDER_GID);
+	if (write_file(R "/etc/group", passwd, err) < 0 ||
+	    write_file(R "/etc/hostname", KILN_HOSTNAME "\n", err) < 0 ||
+	    write_file(R "/etc/hosts",
+		       "127.0.0.1\tlocalhost " KILN_HOSTNAME "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		       err) < 0 ||
+	    write_file(R "/etc/nsswitch.conf",
+		       "passwd: files\ngroup: files\nshadow: files\nhosts: files\n"
+		       "networks: files\nprotocols: files\nservices: files\n",
+		       err) < 0 ||
+	    write_file(R "/etc/resolv.conf", "# kiln: no network\n", err) < 0)
+		return kiln_error_prefix(err, "/etc");
+	if (symlink("/proc/self/mounts", R "/etc/mtab") < 0)
+		return kiln_error_set(err, errno, "symlink /etc/mtab");
+	(void)sb;
+	return 0;
+}
+
+static int setup_dev(const struct kiln_sandbox *sb, struct kiln_error **err)
+{
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", R "/dev/fd" },     { "/proc/self/fd/0", R "/dev/stdin" },
+		{ "/proc/self/fd/1", R "/dev/stdout" }, { "/proc/self/fd/2", R "/dev/stderr" },
+		{ "pts/ptmx", R "/dev/ptmx" },
+	};
+	char path[PATH_MAX], opts[128];
+	uint64_t shm;
+	size_t i;
+
+	if (mkdir(R "/dev", 0755) < 0)
+		return kiln_error_set(err, errno, "mkdir /dev");
+	if (mount_tmpfs(R "/dev", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64", err) < 0)
+		return -1;
+	for (i = 0; i < sizeof(dev_nodes) / sizeof(dev_nodes[0]); i++) {
+		char src[64];
+
+		snprintf(src, sizeof(src), "/dev/%s", dev_nodes[i]);
+		snprintf(path, sizeof(path), R "/dev/%s", dev_nodes[i]);
+		if (touch(path, err) < 0 ||
+		    bind(src, path, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err) < 0)
+			return kiln_error_prefix(err, "/dev");
+	}
+	for (i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		if (symlink(links[i][0], links[i][1]) < 0)
+			return kiln_error_set(err, errno, "symlink %s", links[i][1]);
+	if (mkdir(R "/dev/pts", 0755) < 0 || mkdir(R "/dev/shm", 01777) < 0)
+		return kiln_error_set(err, errno, "mkdir /dev/pts, /dev/shm");
+	/* A private devpts instance: the host's terminals are not in it. The tty
+	 * group (5) is only mapped when we have a whole id range. */
+	snprintf(opts, sizeof(opts), "newinstance,ptmxmode=0666,mode=0620%s",
+		 sb->rootless ? "" : ",gid=5");
+	if (mount("devpts", R "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, opts) < 0)
+		return kiln_error_set(err, errno, "mount devpts on /dev/pts");
+	shm = sb->limit[KILN_LIMIT_DISK] < (64ULL << 20) ? sb->limit[KILN_LIMIT_DISK] : (64ULL << 20);
+	snprintf(opts, sizeof(opts), "mode=1777,size=%llu", (unsigned long long)shm);
+	if (mount_tmpfs(R "/dev/shm", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts, err) < 0)
+		return -1;
+	if (mount(NULL, R "/dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+		  NULL) < 0)
+		return kiln_error_set(err, errno, "remount /dev read-only");
+	return 0;
+}
+
+static int setup_proc(struct kiln_error **err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	if (mkdir(R "/proc", 0555) < 0)
+		return kiln_error_set(err, errno, "mkdir /proc");
+	if (mount("proc", R "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return kiln_error_set(err, errno, "mount proc (is /proc of the host fully visible?)");
+	for (i = 0; i < sizeof(proc_mask_files) / sizeof(proc_mask_files[0]); i++) {
+		snprintf(path, sizeof(path), R "/proc/%s", proc_mask_files[i]);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (mount(R "/dev/null", path, NULL, MS_BIND, NULL) < 0)
+			return kiln_error_set(err, errno, "mask %s", path);
+	}
+	for (i = 0; i < sizeof(proc_mask_dirs) / sizeof(proc_mask_dirs[0]); i++) {
+		snprintf(path, sizeof(path), R "/proc/%s", proc_mask_dirs[i]);
+		if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		if (mount_tmpfs(path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+				"size=4k,nr_inodes=1,mode=0555", err) < 0)
+			return kiln_error_prefix(err, "mask /proc");
+	}
+	for (i = 0; i < sizeof(proc_ro_dirs) / sizeof(proc_ro_dirs[0]); i++) {
+		snprintf(path, sizeof(path), R "/proc/%s", proc_ro_dirs[i]);
+		if (bind(path, path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+					     MOUNT_ATTR_NOEXEC, err) < 0)
+			return kiln_error_prefix(err, "read-only /proc");
+	}
+	return 0;
+}
+
+static int setup_disk(const struct kiln_sandbox *sb, int chan, struct kiln_error **err)
+{
+	uint64_t disk = sb->limit[KILN_LIMIT_DISK];
+	uint64_t inodes = disk / 4096;
+	cleanup_fd int fd = -1;
+	char opts[128];
+
+	if (inodes < 16384)
+		inodes = 16384;
+	if (inodes > 1048576)
+		inodes = 1048576;
+	snprintf(opts, sizeof(opts), "mode=0755,size=%llu,nr_inodes=%llu",
+		 (unsigned long long)disk, (unsigned long long)inodes);
+	if (mkdir(DISK, 0755) < 0)
+		return kiln_error_set(err, errno, "mkdir %s", DISK);
+	if (mount_tmpfs(DISK, MS_NOSUID | MS_NODEV, opts, err) < 0)
+		return kiln_error_prefix(err, "workspace");
+	if (mkdir(DISK "/ws", 0755) < 0 || mkdir(DISK "/tmp", 01777) < 0 ||
+	    mkdir(DISK "/home", 0755) < 0)
+		return kiln_error_set(err, errno, "workspace: mkdir");
+	/* mkdir applies the umask; /tmp must be exactly 1777. */
+	if (chmod(DISK "/tmp", 01777) < 0 ||
+	    chown(DISK "/ws", sb->build_uid, sb->build_gid) < 0 ||
+	    chown(DISK "/home", sb->build_uid, sb->build_gid) < 0)
+		return kiln_error_set(err, errno, "workspace: chown");
+	fd = open(DISK, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_error_set(err, errno, "open %s", DISK);
+	if (kiln_msg_send(chan, KILN_MSG_DISK, 0, fd, NULL) < 0)
+		return kiln_error_set(err, errno, "send workspace to supervisor");
+	return 0;
+}
+
+static int setup_binds(const struct kiln_sandbox *sb, struct kiln_error **err)
+{
+	char dst[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sb->nbinds; i++) {
+		const struct kiln_bind *b = &sb->binds[i];
+		uint64_t attr = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+
+		if (b->readonly)
+			attr |= MOUNT_ATTR_RDONLY;
+		if (stat(b->src, &st) < 0)
+			return kiln_error_set(err, errno,
+					      "--bind %s: not reachable by the sandbox's uid", b->src);
+		snprintf(dst, sizeof(dst), R "%s", b->dst);
+		if (S_ISDIR(st.st_mode)) {
+			if (mkdir_p(dst, 0755, err) < 0)
+				return -1;
+		} else {
+			char parent[PATH_MAX];
+			char *slash;
+
+			snprintf(parent, sizeof(parent), "%s", dst);
+			slash = strrchr(parent, '/');
+			*slash = '\0';
+			if (mkdir_p(parent, 0755, err) < 0 || touch(dst, err) < 0)
+				return -1;
+		}
+		if (bind(b->src, dst, attr, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int kiln_mounts_setup(struct kiln_sandbox *sb, int chan, struct kiln_error **err)
+{
+	const uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+	const char *base = sb->root ? sb->root : "/";
+	size_t i;
+
+	/* Nothing we mount may propagate back to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return kiln_error_set(err, errno, "make / private");
+	if (mount_tmpfs(STAGE, MS_NOSUID | MS_NODEV, "mode=0755,size=1m,nr_inodes=64", err) < 0)
+		return -1;
+	if (setup_disk(sb, chan, err) < 0)
+		return -1;
+
+	if (mkdir(R, 0755) < 0)
+		return kiln_error_set(err, errno, "mkdir %s", R);
+	if (mount_tmpfs(R, MS_NOSUID | MS_NODEV, "mode=0755,size=8m,nr_inodes=4096", err) < 0)
+		return -1;
+	for (i = 0; i < sizeof(sys_dirs) / sizeof(sys_dirs[0]); i++)
+		if (mirror(base, sys_dirs[i], ro, false, err) < 0)
+			return kiln_error_prefix(err, "system directories");
+	if (setup_etc(sb, base, err) < 0 || setup_dev(sb, err) < 0 || setup_proc(err) < 0)
+		return -1;
+
+	if (mkdir(R "/workspace", 0755) < 0 || mkdir(R "/tmp", 01777) < 0 ||
+	    mkdir(R "/home", 0755) < 0 || mkdir(R "/home/" KILN_BUILDER_NAME, 0755) < 0 ||
+	    mkdir(R "/run", 0755) < 0 || mkdir(R "/var", 0755) < 0 ||
+	    symlink("/tmp", R "/var/tmp") < 0)
+		return kiln_error_set(err, errno, "create mount points");
+	if (bind(DISK "/ws", R "/workspace", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err) < 0 ||
+	    bind(DISK "/tmp", R "/tmp", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err) < 0 ||
+	    bind(DISK "/home", R "/home/" KILN_BUILDER_NAME, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+		 err) < 0)
+		return kiln_error_prefix(err, "workspace");
+	if (setup_binds(sb, err) < 0)
+		return -1;
+
+	/* The root itself becomes read-only: nothing can be created at /. */
+	if (mount(NULL, R, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		return kiln_error_set(err, errno, "remount / read-only");
+
+	if (chdir(R) < 0)
+		return kiln_error_set(err, errno, "chdir %s", R);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return kiln_error_set(err, errno, "pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		return kiln_error_set(err, errno, "detach the old root");
+	if (chdir("/") < 0)
+		return kiln_error_set(err, errno, "chdir /");
+	return 0;
+}

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Minimal TAP producer for C unit tests. Exit 77 means "skipped". */
+/* Minimal TAP producer for C unit tests. A test that cannot run prints a
+ * "1..0 # SKIP reason" plan and exits 0 (meson's TAP protocol reads the plan;
+ * a non-zero exit would be an ERROR), except on CI (CI=true), where nothing
+ * security-related may be skipped: there it fails. */
 #ifndef KILN_TESTS_TAP_H
 #define KILN_TESTS_TAP_H
 
@@ -47,8 +50,14 @@ static inline int tap_done(void)
 
 static inline void tap_skip_all(const char *why)
 {
+	const char *ci = getenv("CI");
+
+	if (ci != NULL && strcmp(ci, "true") == 0) {
+		printf("not ok 1 - cannot run on CI: %s\n1..1\n", why);
+		exit(1);
+	}
 	printf("1..0 # SKIP %s\n", why);
-	exit(77);
+	exit(0);
 }
 
 #endif

@@ -169,11 +169,11 @@ static int cmp_int(const void *a, const void *b)
 
 int kiln_close_fds_except(const int *keep, size_t nkeep)
 {
-	int sorted[16];
+	int sorted[64];
 	unsigned from = 3;
 	size_t i;
 
-	if (nkeep > 16) {
+	if (nkeep > 64) {
 		errno = EINVAL;
 		return -1;
 	}

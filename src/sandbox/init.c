@@ -129,7 +129,8 @@ static void wipe_exec_strings(void)
 
 void kiln_init_main(struct kiln_sandbox *sb, int chan, int bchan, int out_w, int err_w)
 {
-	const int keep[] = { chan, bchan, out_w, err_w };
+	int keep[4 + KILN_MAX_BINDS] = { chan, bchan, out_w, err_w };
+	size_t nkeep = 4;
 	struct kiln_error *err = NULL;
 	struct kiln_msg m;
 	sigset_t all;
@@ -141,7 +142,10 @@ void kiln_init_main(struct kiln_sandbox *sb, int chan, int bchan, int out_w, int
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	if (kiln_close_fds_except(keep, 4) < 0)
+	for (size_t i = 0; i < sb->nbinds; i++)
+		if (sb->binds[i].tree_fd >= 0)
+			keep[nkeep++] = sb->binds[i].tree_fd;
+	if (kiln_close_fds_except(keep, nkeep) < 0)
 		kiln_child_fail(chan, "close inherited file descriptors: %s", strerror(errno));
 	wipe_exec_strings();
 
@@ -164,6 +168,11 @@ void kiln_init_main(struct kiln_sandbox *sb, int chan, int bchan, int out_w, int
 		kiln_child_fail(chan, "uts namespace: set hostname: %s", strerror(errno));
 	if (kiln_mounts_setup(sb, chan, &err) < 0 || kiln_net_lo_up(&err) < 0)
 		kiln_child_fail_err(chan, err);
+	for (size_t i = 0; i < sb->nbinds; i++)
+		if (sb->binds[i].tree_fd >= 0) {
+			close(sb->binds[i].tree_fd);
+			sb->binds[i].tree_fd = -1;
+		}
 	ruleset = kiln_landlock_ruleset(sb, &err);
 	if (ruleset < 0)
 		kiln_child_fail_err(chan, err);

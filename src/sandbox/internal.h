@@ -34,10 +34,16 @@
 #define KILN_SLOT_DIR "/run/kiln/slots"
 #define KILN_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
+#define KILN_MAX_BINDS 32
+
 struct kiln_bind {
 	char *src;
 	char *dst;
 	bool readonly;
+	/* Root mode: a detached clone of src made by the supervisor
+	 * (open_tree), so that init, an unprivileged uid on the host, need not
+	 * be able to walk the path to it. -1 rootless (init binds by path). */
+	int tree_fd;
 };
 
 struct kiln_sandbox {

@@ -323,6 +323,21 @@ static int setup_disk(const struct kiln_sandbox *sb, int chan, struct kiln_error
 	return 0;
 }
 
+static int make_mountpoint(const char *dst, bool dir, struct kiln_error **err)
+{
+	char parent[PATH_MAX];
+	char *slash;
+
+	if (dir)
+		return mkdir_p(dst, 0755, err);
+	snprintf(parent, sizeof(parent), "%s", dst);
+	slash = strrchr(parent, '/');
+	*slash = '\0';
+	if (mkdir_p(parent, 0755, err) < 0)
+		return -1;
+	return touch(dst, err);
+}
+
 static int setup_binds(const struct kiln_sandbox *sb, struct kiln_error **err)
 {
 	char dst[PATH_MAX];
@@ -335,24 +350,23 @@ static int setup_binds(const struct kiln_sandbox *sb, struct kiln_error **err)
 
 		if (b->readonly)
 			attr |= MOUNT_ATTR_RDONLY;
+		snprintf(dst, sizeof(dst), R "%s", b->dst);
+		if (b->tree_fd >= 0) {
+			/* Root mode: the supervisor cloned the tree with its
+			 * attributes already set; attach it. */
+			if (fstat(b->tree_fd, &st) < 0)
+				return kiln_error_set(err, errno, "bind %s", b->src);
+			if (make_mountpoint(dst, S_ISDIR(st.st_mode), err) < 0)
+				return -1;
+			if (move_mount(b->tree_fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+				return kiln_error_set(err, errno, "bind %s on %s", b->src, b->dst);
+			continue;
+		}
 		if (stat(b->src, &st) < 0)
 			return kiln_error_set(err, errno,
 					      "--bind %s: not reachable by the sandbox's uid", b->src);
-		snprintf(dst, sizeof(dst), R "%s", b->dst);
-		if (S_ISDIR(st.st_mode)) {
-			if (mkdir_p(dst, 0755, err) < 0)
-				return -1;
-		} else {
-			char parent[PATH_MAX];
-			char *slash;
-
-			snprintf(parent, sizeof(parent), "%s", dst);
-			slash = strrchr(parent, '/');
-			*slash = '\0';
-			if (mkdir_p(parent, 0755, err) < 0 || touch(dst, err) < 0)
-				return -1;
-		}
-		if (bind(b->src, dst, attr, err) < 0)
+		if (make_mountpoint(dst, S_ISDIR(st.st_mode), err) < 0 ||
+		    bind(b->src, dst, attr, err) < 0)
 			return -1;
 	}
 	return 0;

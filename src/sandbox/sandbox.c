@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -173,6 +174,8 @@ int kiln_sandbox_add_bind(struct kiln_sandbox *sb, const char *src, const char *
 					      "bind destination '%s' is inside %s, which kiln manages",
 					      dst, reserved[i]);
 	}
+	if (sb->nbinds >= KILN_MAX_BINDS)
+		return kiln_error_set(err, E2BIG, "at most %d binds", KILN_MAX_BINDS);
 	abs = realpath(src, NULL);
 	if (abs == NULL)
 		return kiln_error_set(err, errno, "bind source %s", src);
@@ -185,6 +188,7 @@ int kiln_sandbox_add_bind(struct kiln_sandbox *sb, const char *src, const char *
 	nb[sb->nbinds].src = abs;
 	nb[sb->nbinds].dst = strdup(dst);
 	nb[sb->nbinds].readonly = readonly;
+	nb[sb->nbinds].tree_fd = -1;
 	if (nb[sb->nbinds].dst == NULL) {
 		free(abs);
 		return kiln_error_set(err, ENOMEM, "bind");
@@ -411,6 +415,36 @@ static int copy_source(struct run *run, struct kiln_error **err)
 		return kiln_error_prefix(err, "copy --source %s into /workspace (is --disk large enough?)",
 					 sb->source);
 	return 0;
+}
+
+/* Root mode: clone each bind source as a detached mount tree now, with its
+ * final attributes, so init only has to attach it. */
+static int open_bind_trees(struct kiln_sandbox *sb, struct kiln_error **err)
+{
+	for (size_t i = 0; i < sb->nbinds; i++) {
+		struct kiln_bind *b = &sb->binds[i];
+		struct mount_attr attr = { .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+
+		if (b->readonly)
+			attr.attr_set |= MOUNT_ATTR_RDONLY;
+		b->tree_fd = open_tree(AT_FDCWD, b->src,
+				       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+		if (b->tree_fd < 0)
+			return kiln_error_set(err, errno, "bind %s: open_tree", b->src);
+		if (mount_setattr(b->tree_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+				  sizeof(attr)) < 0)
+			return kiln_error_set(err, errno, "bind %s: set mount attributes", b->src);
+	}
+	return 0;
+}
+
+static void close_bind_trees(struct kiln_sandbox *sb)
+{
+	for (size_t i = 0; i < sb->nbinds; i++)
+		if (sb->binds[i].tree_fd >= 0) {
+			close(sb->binds[i].tree_fd);
+			sb->binds[i].tree_fd = -1;
+		}
 }
 
 static void handle_chan(struct run *run)
@@ -788,6 +822,8 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 		kiln_error_set(err, errno, "create sandbox channels");
 		goto fail_fds;
 	}
+	if (!sb->rootless && open_bind_trees(sb, err) < 0)
+		goto fail_fds;
 	run.timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	if (run.timer < 0) {
 		kiln_error_set(err, errno, "timerfd");
@@ -812,6 +848,7 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 		close(errp[0]);
 		kiln_init_main(sb, chan[1], bchan[1], outp[1], errp[1]);
 	}
+	close_bind_trees(sb);
 	run.init = pid;
 	run.chan = chan[0];
 	run.bchan = bchan[0];
@@ -888,6 +925,7 @@ fail_fds:
 fail_run:
 	kiln_error_prefix(err, "sandbox setup");
 fail:
+	close_bind_trees(sb);
 	run_cleanup(&run);
 	kiln_result_free(run.res);
 	return -1;

@@ -72,11 +72,15 @@ struct kiln_sandbox {
 	gid_t init_gid;
 	uint64_t source_date_epoch;
 	int landlock_abi;
+	/* Root mode: the disk tmpfs, created by the supervisor in the host's
+	 * user namespace (so every uid is mapped on it) and attached by init.
+	 * -1 rootless: init creates it and sends it to the supervisor. */
+	int disk_fd;
 };
 
 enum kiln_msg_type {
 	KILN_MSG_GO = 1,        /* supervisor -> init: maps written, cgroup joined */
-	KILN_MSG_DISK,          /* init -> supervisor: fd of the disk tmpfs */
+	KILN_MSG_DISK,          /* init -> supervisor: fd of the disk tmpfs (rootless) */
 	KILN_MSG_CONTINUE,      /* supervisor -> init: source copied */
 	KILN_MSG_ERROR,         /* init/build -> supervisor: setup failed, text */
 	KILN_MSG_NOTIFY_FD,     /* build -> supervisor: seccomp listener fd */
@@ -100,8 +104,9 @@ int kiln_msg_recv(int sock, struct kiln_msg *m, int *fd);
 __attribute__((noreturn)) void kiln_init_main(struct kiln_sandbox *sb, int chan, int bchan,
 					      int out_w, int err_w);
 
-/* mounts.c (in init): build the new root and pivot into it. The disk tmpfs
- * fd is sent to the supervisor in between, which copies the source in. */
+/* mounts.c (in init): build the new root and pivot into it. Rootless, the
+ * disk tmpfs is created here and its fd sent to the supervisor, which copies
+ * the source in meanwhile; as root, init attaches sb->disk_fd. */
 int kiln_mounts_setup(struct kiln_sandbox *sb, int chan, struct kiln_error **err);
 
 /* net.c (in init): bring up lo in the new network namespace. */
@@ -125,6 +130,10 @@ __attribute__((noreturn)) void kiln_exec_main(struct kiln_sandbox *sb, int bchan
 /* userns.c (supervisor) */
 int kiln_slot_acquire(unsigned *slot, int *lock_fd, struct kiln_error **err);
 int kiln_userns_write_maps(const struct kiln_sandbox *sb, pid_t pid, struct kiln_error **err);
+
+/* mounts.c (supervisor, root mode): create the disk tmpfs as a detached
+ * mount with ws/, tmp/, home/ prepared for the build's host uid/gid. */
+int kiln_disk_create(const struct kiln_sandbox *sb, uid_t uid, gid_t gid, struct kiln_error **err);
 
 /* report.c */
 void kiln_result_add_protection(struct kiln_result *r, const char *name);

@@ -290,21 +290,66 @@ static int setup_proc(struct kiln_error **err)
 	return 0;
 }
 
-static int setup_disk(const struct kiln_sandbox *sb, int chan, struct kiln_error **err)
+static void disk_opts(const struct kiln_sandbox *sb, uint64_t *size, uint64_t *inodes)
 {
-	uint64_t disk = sb->limit[KILN_LIMIT_DISK];
-	uint64_t inodes = disk / 4096;
+	*size = sb->limit[KILN_LIMIT_DISK];
+	*inodes = *size / 4096;
+	if (*inodes < 16384)
+		*inodes = 16384;
+	if (*inodes > 1048576)
+		*inodes = 1048576;
+}
+
+int kiln_disk_create(const struct kiln_sandbox *sb, uid_t uid, gid_t gid, struct kiln_error **err)
+{
+	cleanup_fd int fs = -1, mnt = -1;
+	uint64_t size, inodes;
+	char v[32];
+
+	disk_opts(sb, &size, &inodes);
+	fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return kiln_error_set(err, errno, "workspace: fsopen tmpfs");
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)size);
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "size", v, 0) < 0)
+		return kiln_error_set(err, errno, "workspace: tmpfs size=%s", v);
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)inodes);
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", v, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return kiln_error_set(err, errno, "workspace: create tmpfs");
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	if (mnt < 0)
+		return kiln_error_set(err, errno, "workspace: fsmount");
+	if (mkdirat(mnt, "ws", 0755) < 0 || mkdirat(mnt, "tmp", 01777) < 0 ||
+	    mkdirat(mnt, "home", 0755) < 0)
+		return kiln_error_set(err, errno, "workspace: mkdir");
+	if (fchmodat(mnt, "tmp", 01777, 0) < 0 ||
+	    fchownat(mnt, "ws", uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    fchownat(mnt, "home", uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return kiln_error_set(err, errno, "workspace: chown");
+	return steal_fd(&mnt);
+}
+
+static int setup_disk(struct kiln_sandbox *sb, int chan, struct kiln_error **err)
+{
+	uint64_t size, inodes;
 	cleanup_fd int fd = -1;
 	char opts[128];
 
-	if (inodes < 16384)
-		inodes = 16384;
-	if (inodes > 1048576)
-		inodes = 1048576;
-	snprintf(opts, sizeof(opts), "mode=0755,size=%llu,nr_inodes=%llu",
-		 (unsigned long long)disk, (unsigned long long)inodes);
 	if (mkdir(DISK, 0755) < 0)
 		return kiln_error_set(err, errno, "mkdir %s", DISK);
+	if (sb->disk_fd >= 0) {
+		/* Root mode: the supervisor made it; we only attach it. */
+		if (move_mount(sb->disk_fd, "", AT_FDCWD, DISK, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return kiln_error_set(err, errno, "workspace: attach");
+		close(sb->disk_fd);
+		sb->disk_fd = -1;
+		return 0;
+	}
+	disk_opts(sb, &size, &inodes);
+	snprintf(opts, sizeof(opts), "mode=0755,size=%llu,nr_inodes=%llu",
+		 (unsigned long long)size, (unsigned long long)inodes);
 	if (mount_tmpfs(DISK, MS_NOSUID | MS_NODEV, opts, err) < 0)
 		return kiln_error_prefix(err, "workspace");
 	if (mkdir(DISK "/ws", 0755) < 0 || mkdir(DISK "/tmp", 01777) < 0 ||

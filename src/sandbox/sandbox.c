@@ -46,6 +46,7 @@ struct kiln_sandbox *kiln_sandbox_new(void)
 	sb->limit[KILN_LIMIT_TIMEOUT] = KILN_DEFAULT_TIMEOUT;
 	sb->limit[KILN_LIMIT_OUTPUT] = KILN_DEFAULT_OUTPUT;
 	sb->source_date_epoch = KILN_DEFAULT_SOURCE_DATE_EPOCH;
+	sb->disk_fd = -1;
 	if (pipe2(sb->cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		free(sb);
 		return NULL;
@@ -822,8 +823,15 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 		kiln_error_set(err, errno, "create sandbox channels");
 		goto fail_fds;
 	}
-	if (!sb->rootless && open_bind_trees(sb, err) < 0)
-		goto fail_fds;
+	if (!sb->rootless) {
+		/* The disk belongs to the host's user namespace, so we can
+		 * fill it as root and chown to the build's host uid. */
+		run.disk = kiln_disk_create(sb, sb->outer_uid + sb->build_uid,
+					    sb->outer_gid + sb->build_gid, err);
+		if (run.disk < 0 || copy_source(&run, err) < 0 || open_bind_trees(sb, err) < 0)
+			goto fail_fds;
+		sb->disk_fd = run.disk;
+	}
 	run.timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	if (run.timer < 0) {
 		kiln_error_set(err, errno, "timerfd");
@@ -849,6 +857,7 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 		kiln_init_main(sb, chan[1], bchan[1], outp[1], errp[1]);
 	}
 	close_bind_trees(sb);
+	sb->disk_fd = -1;   /* init has its copy; run.disk stays ours */
 	run.init = pid;
 	run.chan = chan[0];
 	run.bchan = bchan[0];
@@ -872,16 +881,21 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 		kiln_error_set(err, errno, "start init");
 		goto fail_run;
 	}
-	r = kiln_msg_recv(run.chan, &m, &run.disk);
-	if (r <= 0 || m.type != KILN_MSG_DISK || run.disk < 0) {
-		if (r > 0 && m.type == KILN_MSG_ERROR)
-			kiln_error_set(err, 0, "%s", m.text);
-		else
-			kiln_error_set(err, r < 0 ? errno : EPIPE, "sandbox init failed before creating the workspace");
-		goto fail_run;
+	if (sb->rootless) {
+		/* init made the disk in its own user namespace (the only one
+		 * where we may mount); the caller's uid is mapped there. */
+		r = kiln_msg_recv(run.chan, &m, &run.disk);
+		if (r <= 0 || m.type != KILN_MSG_DISK || run.disk < 0) {
+			if (r > 0 && m.type == KILN_MSG_ERROR)
+				kiln_error_set(err, 0, "%s", m.text);
+			else
+				kiln_error_set(err, r < 0 ? errno : EPIPE,
+					       "sandbox init failed before creating the workspace");
+			goto fail_run;
+		}
+		if (copy_source(&run, err) < 0)
+			goto fail_run;
 	}
-	if (copy_source(&run, err) < 0)
-		goto fail_run;
 	if (kiln_msg_send(run.chan, KILN_MSG_CONTINUE, 0, -1, NULL) < 0) {
 		/* init died during setup: its error message is queued. */
 		r = kiln_msg_recv(run.chan, &m, NULL);
@@ -926,6 +940,7 @@ fail_run:
 	kiln_error_prefix(err, "sandbox setup");
 fail:
 	close_bind_trees(sb);
+	sb->disk_fd = -1;
 	run_cleanup(&run);
 	kiln_result_free(run.res);
 	return -1;

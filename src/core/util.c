@@ -104,10 +104,15 @@ int kiln_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out,
 {
 	const char *end = NULL;
 	uint64_t v;
+	int r;
 
 	if (s == NULL || *s == '\0')
 		return kiln_error_set(err, EINVAL, "empty number");
-	if (parse_digits(s, &end, &v) != 0 || *end != '\0')
+	r = parse_digits(s, &end, &v);
+	if (r == -2)   /* all digits, but more than 64 bits: out of range, not malformed */
+		return kiln_error_set(err, ERANGE, "%s is out of range [%llu, %llu]", s,
+				      (unsigned long long)min, (unsigned long long)max);
+	if (r != 0 || *end != '\0')
 		return kiln_error_set(err, EINVAL, "invalid number '%s'", s);
 	if (v < min || v > max)
 		return kiln_error_set(err, ERANGE, "%s is out of range [%llu, %llu]", s,
@@ -121,12 +126,15 @@ int kiln_parse_cpus(const char *s, uint64_t max_milli, uint64_t *out_milli,
 {
 	const char *end = NULL;
 	uint64_t whole, frac = 0;
-	int digits = 0;
+	int digits = 0, r;
 
 	if (s == NULL || *s == '\0')
 		return kiln_error_set(err, EINVAL, "empty CPU count");
-	if (parse_digits(s, &end, &whole) != 0 || whole > 100000)
+	r = parse_digits(s, &end, &whole);
+	if (r == -1)
 		return kiln_error_set(err, EINVAL, "invalid CPU count '%s' (expected e.g. 2 or 0.5)", s);
+	if (r == -2)
+		return kiln_error_set(err, ERANGE, "CPU count '%s' is too large", s);
 	if (*end == '.') {
 		end++;
 		while (isdigit((unsigned char)*end)) {
@@ -146,25 +154,38 @@ int kiln_parse_cpus(const char *s, uint64_t max_milli, uint64_t *out_milli,
 	}
 	if (*end != '\0')
 		return kiln_error_set(err, EINVAL, "invalid CPU count '%s' (expected e.g. 2 or 0.5)", s);
-	whole = whole * 1000 + frac;
-	if (whole == 0)
+	if (whole == 0 && frac == 0)
 		return kiln_error_set(err, EINVAL, "CPU count must be greater than zero");
-	if (whole > max_milli)
+	/* whole <= max_milli / 1000 makes whole * 1000 <= max_milli, so neither
+	 * the multiplication nor the addition of frac can wrap. */
+	if (whole > max_milli / 1000 || frac > max_milli - whole * 1000)
 		return kiln_error_set(err, ERANGE, "CPU count '%s' exceeds the maximum of %llu.%03llu",
 				      s, (unsigned long long)(max_milli / 1000),
 				      (unsigned long long)(max_milli % 1000));
-	*out_milli = whole;
+	*out_milli = whole * 1000 + frac;
 	return 0;
+}
+
+/* ASCII only, on purpose: isalpha()/isalnum() follow the locale and accept
+ * bytes such as 0xE9 in single-byte locales (e.g. ISO-8859-1). */
+static bool env_name_start(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static bool env_name_char(char c)
+{
+	return env_name_start(c) || (c >= '0' && c <= '9');
 }
 
 bool kiln_env_valid(const char *s)
 {
 	const char *p = s;
 
-	if (s == NULL || !(isalpha((unsigned char)*p) || *p == '_'))
+	if (s == NULL || !env_name_start(*p))
 		return false;
 	for (p++; *p != '=' && *p != '\0'; p++)
-		if (!(isalnum((unsigned char)*p) || *p == '_'))
+		if (!env_name_char(*p))
 			return false;
 	return *p == '=';
 }

@@ -112,7 +112,7 @@ static int add_rule(int ruleset, const char *path, uint64_t access, uint64_t han
 
 int kiln_landlock_ruleset(const struct kiln_sandbox *sb, struct kiln_error **err)
 {
-	static const char *const rw_dirs[] = { "/workspace", "/tmp", "/home/" KILN_BUILDER_NAME,
+	static const char *const rw_dirs[] = { "/workspace", "/tmp", ("/home/" KILN_BUILDER_NAME),
 					       "/dev/shm" };
 	static const char *const dev_files[] = { "/dev/null", "/dev/zero", "/dev/full",
 						 "/dev/random", "/dev/urandom" };

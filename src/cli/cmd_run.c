@@ -14,34 +14,34 @@
 #include "core/util.h"
 #include "sandbox/sandbox.h"
 
-#define USAGE_RUN                                                                              \
-	"usage: kiln run [OPTION]... [--] COMMAND [ARG]...\n"                                  \
-	"\n"                                                                                   \
-	"Run COMMAND in a fresh sandbox: its own user, mount, pid, network, ipc, uts and\n"    \
-	"cgroup namespaces, a read-only root, seccomp, Landlock, no capabilities, limits.\n"   \
-	"\n"                                                                                   \
-	"  -s, --source DIR       copy DIR's contents to /workspace (the working directory);\n" \
-	"                         the build's writes never reach DIR\n"                        \
+#define USAGE_RUN                                                                                  \
+	"usage: kiln run [OPTION]... [--] COMMAND [ARG]...\n"                                      \
+	"\n"                                                                                       \
+	"Run COMMAND in a fresh sandbox: its own user, mount, pid, network, ipc, uts and\n"        \
+	"cgroup namespaces, a read-only root, seccomp, Landlock, no capabilities, limits.\n"       \
+	"\n"                                                                                       \
+	"  -s, --source DIR       copy DIR's contents to /workspace (the working directory);\n"    \
+	"                         the build's writes never reach DIR\n"                            \
 	"  -o, --out DIR          afterwards, export /workspace/out into DIR (absent or empty):\n" \
-	"                         files and directories, symlinks recreated (never followed),\n" \
-	"                         setuid/setgid/sticky bits and devices dropped\n"             \
+	"                         files and directories, symlinks recreated (never followed),\n"   \
+	"                         setuid/setgid/sticky bits and devices dropped\n"                 \
 	"      --bind SRC:DST     bind host path SRC read-write at DST (outside the disk limit)\n" \
-	"      --ro-bind SRC:DST  bind host path SRC read-only at DST\n"                      \
-	"      --root DIR         system directories (/usr, /bin, /lib*, /etc allowlist) from\n" \
-	"                         DIR instead of the host\n"                                  \
-	"      --env NAME=VALUE   set a variable (repeatable); nothing else is inherited\n"     \
-	"      --memory SIZE      memory limit, swap included (default 2G)\n"                  \
-	"      --pids N           process/thread limit (default 1024)\n"                      \
-	"      --cpus N           CPU quota, e.g. 2 or 0.5 (default: none)\n"                  \
-	"      --disk SIZE        /workspace + /tmp + $HOME together (default 4G)\n"           \
-	"      --timeout SECONDS  wall-clock limit, also 30s/10m/2h (default 3600)\n"         \
-	"      --output-limit SIZE stdout+stderr limit (default 64M)\n"                        \
-	"      --fake-root        run as uid 0 inside (still no capabilities)\n"              \
-	"      --report FILE      write a JSON report of the run to FILE\n"                   \
-	"  -q, --quiet            no summary line on stderr when the command fails\n"          \
-	"  -h, --help             show this help\n"                                           \
-	"\n"                                                                                   \
-	"Exit status: the command's own; 128+N if killed by signal N; 124 on timeout;\n"      \
+	"      --ro-bind SRC:DST  bind host path SRC read-only at DST\n"                           \
+	"      --root DIR         system directories (/usr, /bin, /lib*, /etc allowlist) from\n"   \
+	"                         DIR instead of the host\n"                                       \
+	"      --env NAME=VALUE   set a variable (repeatable); nothing else is inherited\n"        \
+	"      --memory SIZE      memory limit, swap included (default 2G)\n"                      \
+	"      --pids N           process/thread limit (default 1024)\n"                           \
+	"      --cpus N           CPU quota, e.g. 2 or 0.5 (default: none)\n"                      \
+	"      --disk SIZE        /workspace + /tmp + $HOME together (default 4G)\n"               \
+	"      --timeout SECONDS  wall-clock limit, also 30s/10m/2h (default 3600)\n"              \
+	"      --output-limit SIZE stdout+stderr limit (default 64M)\n"                            \
+	"      --fake-root        run as uid 0 inside (still no capabilities)\n"                   \
+	"      --report FILE      write a JSON report of the run to FILE\n"                        \
+	"  -q, --quiet            no summary line on stderr when the command fails\n"              \
+	"  -h, --help             show this help\n"                                                \
+	"\n"                                                                                       \
+	"Exit status: the command's own; 128+N if killed by signal N; 124 on timeout;\n"           \
 	"125 if the sandbox could not be set up; 126/127 if COMMAND cannot run / is missing.\n"
 
 enum {
@@ -60,23 +60,23 @@ enum {
 };
 
 static const struct option run_opts[] = {
-	{ "source", required_argument, NULL, 's' },
-	{ "out", required_argument, NULL, 'o' },
-	{ "bind", required_argument, NULL, OPT_BIND },
-	{ "ro-bind", required_argument, NULL, OPT_RO_BIND },
-	{ "root", required_argument, NULL, OPT_ROOT },
-	{ "env", required_argument, NULL, OPT_ENV },
-	{ "memory", required_argument, NULL, OPT_MEMORY },
-	{ "pids", required_argument, NULL, OPT_PIDS },
-	{ "cpus", required_argument, NULL, OPT_CPUS },
-	{ "disk", required_argument, NULL, OPT_DISK },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT },
-	{ "fake-root", no_argument, NULL, OPT_FAKE_ROOT },
-	{ "report", required_argument, NULL, OPT_REPORT },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+	{"source", required_argument, NULL, 's'},
+	{"out", required_argument, NULL, 'o'},
+	{"bind", required_argument, NULL, OPT_BIND},
+	{"ro-bind", required_argument, NULL, OPT_RO_BIND},
+	{"root", required_argument, NULL, OPT_ROOT},
+	{"env", required_argument, NULL, OPT_ENV},
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"pids", required_argument, NULL, OPT_PIDS},
+	{"cpus", required_argument, NULL, OPT_CPUS},
+	{"disk", required_argument, NULL, OPT_DISK},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
+	{"fake-root", no_argument, NULL, OPT_FAKE_ROOT},
+	{"report", required_argument, NULL, OPT_REPORT},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
 };
 
 static int cancel_fd = -1;
@@ -98,7 +98,8 @@ static int add_bind(struct kiln_sandbox *sb, const char *arg, bool ro, struct ki
 
 	if (colon == NULL) {
 		free(copy);
-		return kiln_error_set(err, EINVAL, "--%s '%s': expected SRC:DST", ro ? "ro-bind" : "bind", arg);
+		return kiln_error_set(err, EINVAL, "--%s '%s': expected SRC:DST",
+				      ro ? "ro-bind" : "bind", arg);
 	}
 	*colon = '\0';
 	r = kiln_sandbox_add_bind(sb, copy, colon + 1, ro, err);
@@ -135,7 +136,9 @@ static int parse_run(struct kiln_sandbox *sb, int argc, char **argv, const char 
 		case OPT_RO_BIND: r = add_bind(sb, optarg, true, err); break;
 		case OPT_ROOT: r = kiln_sandbox_set_root(sb, optarg, err); break;
 		case OPT_ENV: r = kiln_sandbox_add_env(sb, optarg, err); break;
-		case OPT_MEMORY: r = set_size(sb, KILN_LIMIT_MEMORY, "--memory", optarg, err); break;
+		case OPT_MEMORY:
+			r = set_size(sb, KILN_LIMIT_MEMORY, "--memory", optarg, err);
+			break;
 		case OPT_DISK: r = set_size(sb, KILN_LIMIT_DISK, "--disk", optarg, err); break;
 		case OPT_OUTPUT_LIMIT:
 			r = set_size(sb, KILN_LIMIT_OUTPUT, "--output-limit", optarg, err);
@@ -164,11 +167,10 @@ static int parse_run(struct kiln_sandbox *sb, int argc, char **argv, const char 
 		case OPT_FAKE_ROOT: kiln_sandbox_set_fake_root(sb, true); break;
 		case OPT_REPORT: *report = optarg; break;
 		case 'q': *quiet = true; break;
-		case 'h':
-			fputs(USAGE_RUN, stdout);
-			exit(0);
+		case 'h': fputs(USAGE_RUN, stdout); exit(0);
 		default:
-			return kiln_error_set(err, EINVAL, "invalid option (see 'kiln run --help')");
+			return kiln_error_set(err, EINVAL,
+					      "invalid option (see 'kiln run --help')");
 		}
 		if (r < 0)
 			return -1;
@@ -199,7 +201,8 @@ static int write_report(const char *path, const struct kiln_result *r)
 	if (json == NULL)
 		return -1;
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0 || kiln_write_all(fd, json, strlen(json)) < 0 || kiln_write_all(fd, "\n", 1) < 0) {
+	if (fd < 0 || kiln_write_all(fd, json, strlen(json)) < 0 ||
+	    kiln_write_all(fd, "\n", 1) < 0) {
 		cli_err("--report %s: %s", path, strerror(errno));
 		rc = -1;
 	}

@@ -33,7 +33,7 @@ static inline void kiln_fclosep(FILE **f)
 }
 
 #define cleanup_free __attribute__((cleanup(kiln_freep)))
-#define cleanup_fd __attribute__((cleanup(kiln_closep)))
+#define cleanup_fd   __attribute__((cleanup(kiln_closep)))
 #define cleanup_file __attribute__((cleanup(kiln_fclosep)))
 
 static inline void *kiln_steal_pointer(void *pp)

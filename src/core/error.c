@@ -9,7 +9,7 @@
 
 /* Allocation failure while reporting an error must still report something:
  * fall back to a static error (never freed). */
-static struct kiln_error oom_error = { ENOMEM, "out of memory while reporting an error" };
+static struct kiln_error oom_error = {ENOMEM, "out of memory while reporting an error"};
 
 int kiln_error_set(struct kiln_error **err, int errnum, const char *fmt, ...)
 {

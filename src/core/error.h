@@ -25,8 +25,8 @@
 #define KILN_ERROR_MAX 1024
 
 struct kiln_error {
-	int code;                  /* errno-style cause, or 0 */
-	char msg[KILN_ERROR_MAX];  /* NUL-terminated, human readable */
+	int code;		  /* errno-style cause, or 0 */
+	char msg[KILN_ERROR_MAX]; /* NUL-terminated, human readable */
 };
 
 /* Store a new error (replacing nothing: *err must be NULL). If errnum is

@@ -89,8 +89,8 @@ int kiln_send_fd(int sock, int fd, const void *payload, size_t len)
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { .iov_base = (void *)payload, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {.iov_base = (void *)payload, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct cmsghdr *c;
 
 	memset(&u, 0, sizeof(u));
@@ -123,9 +123,11 @@ ssize_t kiln_recv_fd(int sock, int *fd, void *payload, size_t len)
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { .iov_base = payload, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct iovec iov = {.iov_base = payload, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
 	struct cmsghdr *c;
 	ssize_t n;
 
@@ -182,7 +184,8 @@ int kiln_close_fds_except(const int *keep, size_t nkeep)
 	for (i = 0; i < nkeep; i++) {
 		if (sorted[i] < (int)from)
 			continue;
-		if ((unsigned)sorted[i] > from && kiln_close_range(from, (unsigned)sorted[i] - 1) < 0)
+		if ((unsigned)sorted[i] > from &&
+		    kiln_close_range(from, (unsigned)sorted[i] - 1) < 0)
 			return -1;
 		from = (unsigned)sorted[i] + 1;
 	}

@@ -34,26 +34,45 @@ int kiln_parse_size(const char *s, uint64_t max, uint64_t *out, struct kiln_erro
 		return kiln_error_set(err, EINVAL, "empty size");
 	r = parse_digits(s, &end, &v);
 	if (r == -1)
-		return kiln_error_set(err, EINVAL, "invalid size '%s' (expected e.g. 512M or 2G)", s);
+		return kiln_error_set(err, EINVAL, "invalid size '%s' (expected e.g. 512M or 2G)",
+				      s);
 	if (r == -2)
 		return kiln_error_set(err, ERANGE, "size '%s' is too large", s);
 	switch (*end) {
-	case '\0':
+	case '\0': break;
+	case 'k':
+	case 'K':
+		mult = 1ULL << 10;
+		end++;
 		break;
-	case 'k': case 'K': mult = 1ULL << 10; end++; break;
-	case 'm': case 'M': mult = 1ULL << 20; end++; break;
-	case 'g': case 'G': mult = 1ULL << 30; end++; break;
-	case 't': case 'T': mult = 1ULL << 40; end++; break;
-	case 'b': case 'B': break;
+	case 'm':
+	case 'M':
+		mult = 1ULL << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mult = 1ULL << 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		mult = 1ULL << 40;
+		end++;
+		break;
+	case 'b':
+	case 'B': break;
 	default:
-		return kiln_error_set(err, EINVAL, "invalid size suffix in '%s' (use K, M, G or T)", s);
+		return kiln_error_set(err, EINVAL, "invalid size suffix in '%s' (use K, M, G or T)",
+				      s);
 	}
 	if (mult > 1 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
 		end += strlen(end);
 	else if (*end == 'b' || *end == 'B')
 		end++;
 	if (*end != '\0')
-		return kiln_error_set(err, EINVAL, "invalid size '%s' (expected e.g. 512M or 2G)", s);
+		return kiln_error_set(err, EINVAL, "invalid size '%s' (expected e.g. 512M or 2G)",
+				      s);
 	if (v > UINT64_MAX / mult)
 		return kiln_error_set(err, ERANGE, "size '%s' is too large", s);
 	v *= mult;
@@ -75,22 +94,38 @@ int kiln_parse_duration(const char *s, bool allow_zero, uint64_t max, uint64_t *
 		return kiln_error_set(err, EINVAL, "empty duration");
 	r = parse_digits(s, &end, &v);
 	if (r == -1)
-		return kiln_error_set(err, EINVAL, "invalid duration '%s' (expected e.g. 90, 30s, 10m, 2h)", s);
+		return kiln_error_set(err, EINVAL,
+				      "invalid duration '%s' (expected e.g. 90, 30s, 10m, 2h)", s);
 	if (r == -2)
 		return kiln_error_set(err, ERANGE, "duration '%s' is too large", s);
 	switch (*end) {
 	case '\0': break;
-	case 's': mult = 1; end++; break;
-	case 'm': mult = 60; end++; break;
-	case 'h': mult = 3600; end++; break;
-	case 'd': mult = 86400; end++; break;
+	case 's':
+		mult = 1;
+		end++;
+		break;
+	case 'm':
+		mult = 60;
+		end++;
+		break;
+	case 'h':
+		mult = 3600;
+		end++;
+		break;
+	case 'd':
+		mult = 86400;
+		end++;
+		break;
 	default:
-		return kiln_error_set(err, EINVAL, "invalid duration unit in '%s' (use s, m, h or d)", s);
+		return kiln_error_set(err, EINVAL,
+				      "invalid duration unit in '%s' (use s, m, h or d)", s);
 	}
 	if (*end != '\0')
-		return kiln_error_set(err, EINVAL, "invalid duration '%s' (expected e.g. 90, 30s, 10m, 2h)", s);
+		return kiln_error_set(err, EINVAL,
+				      "invalid duration '%s' (expected e.g. 90, 30s, 10m, 2h)", s);
 	if (v > UINT64_MAX / mult || v * mult > max)
-		return kiln_error_set(err, ERANGE, "duration '%s' exceeds the maximum of %llu seconds", s,
+		return kiln_error_set(err, ERANGE,
+				      "duration '%s' exceeds the maximum of %llu seconds", s,
 				      (unsigned long long)max);
 	v *= mult;
 	if (v == 0 && !allow_zero)
@@ -109,7 +144,7 @@ int kiln_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out,
 	if (s == NULL || *s == '\0')
 		return kiln_error_set(err, EINVAL, "empty number");
 	r = parse_digits(s, &end, &v);
-	if (r == -2)   /* all digits, but more than 64 bits: out of range, not malformed */
+	if (r == -2) /* all digits, but more than 64 bits: out of range, not malformed */
 		return kiln_error_set(err, ERANGE, "%s is out of range [%llu, %llu]", s,
 				      (unsigned long long)min, (unsigned long long)max);
 	if (r != 0 || *end != '\0')
@@ -121,8 +156,7 @@ int kiln_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out,
 	return 0;
 }
 
-int kiln_parse_cpus(const char *s, uint64_t max_milli, uint64_t *out_milli,
-		    struct kiln_error **err)
+int kiln_parse_cpus(const char *s, uint64_t max_milli, uint64_t *out_milli, struct kiln_error **err)
 {
 	const char *end = NULL;
 	uint64_t whole, frac = 0;
@@ -132,7 +166,8 @@ int kiln_parse_cpus(const char *s, uint64_t max_milli, uint64_t *out_milli,
 		return kiln_error_set(err, EINVAL, "empty CPU count");
 	r = parse_digits(s, &end, &whole);
 	if (r == -1)
-		return kiln_error_set(err, EINVAL, "invalid CPU count '%s' (expected e.g. 2 or 0.5)", s);
+		return kiln_error_set(err, EINVAL,
+				      "invalid CPU count '%s' (expected e.g. 2 or 0.5)", s);
 	if (r == -2)
 		return kiln_error_set(err, ERANGE, "CPU count '%s' is too large", s);
 	if (*end == '.') {
@@ -153,14 +188,16 @@ int kiln_parse_cpus(const char *s, uint64_t max_milli, uint64_t *out_milli,
 		}
 	}
 	if (*end != '\0')
-		return kiln_error_set(err, EINVAL, "invalid CPU count '%s' (expected e.g. 2 or 0.5)", s);
+		return kiln_error_set(err, EINVAL,
+				      "invalid CPU count '%s' (expected e.g. 2 or 0.5)", s);
 	if (whole == 0 && frac == 0)
 		return kiln_error_set(err, EINVAL, "CPU count must be greater than zero");
 	/* whole <= max_milli / 1000 makes whole * 1000 <= max_milli, so neither
 	 * the multiplication nor the addition of frac can wrap. */
 	if (whole > max_milli / 1000 || frac > max_milli - whole * 1000)
-		return kiln_error_set(err, ERANGE, "CPU count '%s' exceeds the maximum of %llu.%03llu",
-				      s, (unsigned long long)(max_milli / 1000),
+		return kiln_error_set(err, ERANGE,
+				      "CPU count '%s' exceeds the maximum of %llu.%03llu", s,
+				      (unsigned long long)(max_milli / 1000),
 				      (unsigned long long)(max_milli % 1000));
 	*out_milli = whole * 1000 + frac;
 	return 0;
@@ -201,12 +238,12 @@ bool kiln_sandbox_path_valid(const char *s)
 	if (len < 2 || len >= PATH_MAX)
 		return false;
 	for (p = s; *p != '\0';) {
-		const char *c = p + 1;   /* start of component */
+		const char *c = p + 1; /* start of component */
 		const char *e = strchr(c, '/');
 		size_t n = e ? (size_t)(e - c) : strlen(c);
 
 		if (n == 0)
-			return false;   /* "//" or trailing "/" */
+			return false; /* "//" or trailing "/" */
 		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
 			return false;
 		p = c + n;
@@ -228,11 +265,14 @@ bool kiln_utf8_valid(const char *str, size_t len)
 			i++;
 			continue;
 		} else if ((c & 0xE0) == 0xC0) {
-			n = 2; cp = c & 0x1F;
+			n = 2;
+			cp = c & 0x1F;
 		} else if ((c & 0xF0) == 0xE0) {
-			n = 3; cp = c & 0x0F;
+			n = 3;
+			cp = c & 0x0F;
 		} else if ((c & 0xF8) == 0xF0) {
-			n = 4; cp = c & 0x07;
+			n = 4;
+			cp = c & 0x07;
 		} else {
 			return false;
 		}
@@ -244,7 +284,7 @@ bool kiln_utf8_valid(const char *str, size_t len)
 			cp = (cp << 6) | (s[i + k] & 0x3F);
 		}
 		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000))
-			return false;   /* overlong */
+			return false; /* overlong */
 		if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
 			return false;
 		i += n;

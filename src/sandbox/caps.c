@@ -31,8 +31,8 @@ static int last_cap(void)
 
 int kiln_caps_drop_all(uid_t uid, gid_t gid, bool drop_groups, struct kiln_error **err)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = { { 0 } };
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {{0}};
 	unsigned long secbits = SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_SETUID_FIXUP |
 				SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_NOROOT |
 				SECBIT_NOROOT_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
@@ -47,7 +47,8 @@ int kiln_caps_drop_all(uid_t uid, gid_t gid, bool drop_groups, struct kiln_error
 		return kiln_error_set(err, errno, "lock securebits");
 	for (c = 0; c <= last; c++)
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
-			return kiln_error_set(err, errno, "drop capability %d from the bounding set", c);
+			return kiln_error_set(err, errno,
+					      "drop capability %d from the bounding set", c);
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
 		return kiln_error_set(err, errno, "clear ambient capabilities");
 	if (setresuid(uid, uid, uid) < 0)
@@ -62,10 +63,12 @@ int kiln_caps_drop_all(uid_t uid, gid_t gid, bool drop_groups, struct kiln_error
 		return kiln_error_set(err, errno, "capget");
 	for (c = 0; c < 2; c++)
 		if (data[c].effective || data[c].permitted || data[c].inheritable)
-			return kiln_error_set(err, EPERM, "capabilities still present after dropping");
+			return kiln_error_set(err, EPERM,
+					      "capabilities still present after dropping");
 	for (c = 0; c <= last; c++)
 		if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 0)
-			return kiln_error_set(err, EPERM, "capability %d still in the bounding set", c);
+			return kiln_error_set(err, EPERM, "capability %d still in the bounding set",
+					      c);
 	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
 		return kiln_error_set(err, EPERM, "no_new_privs not set");
 	return 0;

@@ -23,7 +23,7 @@
 
 static void set_rlimit(int bchan, int which, const char *name, rlim_t v)
 {
-	struct rlimit rl = { v, v };
+	struct rlimit rl = {v, v};
 
 	if (setrlimit(which, &rl) < 0)
 		kiln_child_fail(bchan, "setrlimit %s: %s", name, strerror(errno));
@@ -70,7 +70,7 @@ static char **build_env(const struct kiln_sandbox *sb)
 
 void kiln_exec_main(struct kiln_sandbox *sb, int bchan, int out_w, int err_w, int ruleset_fd)
 {
-	const int keep[] = { bchan, ruleset_fd };
+	const int keep[] = {bchan, ruleset_fd};
 	extern char **environ;
 	struct kiln_error *err = NULL;
 	sigset_t none;

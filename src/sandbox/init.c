@@ -129,7 +129,7 @@ static void wipe_exec_strings(void)
 
 void kiln_init_main(struct kiln_sandbox *sb, int chan, int bchan, int out_w, int err_w)
 {
-	int keep[5 + KILN_MAX_BINDS] = { chan, bchan, out_w, err_w };
+	int keep[5 + KILN_MAX_BINDS] = {chan, bchan, out_w, err_w};
 	size_t nkeep = 4;
 	struct kiln_error *err = NULL;
 	struct kiln_msg m;

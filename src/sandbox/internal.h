@@ -24,15 +24,15 @@
 
 #include "sandbox/sandbox.h"
 
-#define KILN_BUILDER_UID 1000
-#define KILN_BUILDER_GID 1000
+#define KILN_BUILDER_UID  1000
+#define KILN_BUILDER_GID  1000
 #define KILN_BUILDER_NAME "builder"
-#define KILN_HOSTNAME "kiln"
-#define KILN_RANGE 65536U          /* uids/gids per run when kiln is root */
-#define KILN_UID_BASE 1879048192U  /* 0x70000000: first host uid of slot 0 */
-#define KILN_SLOTS 1024U
-#define KILN_SLOT_DIR "/run/kiln/slots"
-#define KILN_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+#define KILN_HOSTNAME	  "kiln"
+#define KILN_RANGE	  65536U      /* uids/gids per run when kiln is root */
+#define KILN_UID_BASE	  1879048192U /* 0x70000000: first host uid of slot 0 */
+#define KILN_SLOTS	  1024U
+#define KILN_SLOT_DIR	  "/run/kiln/slots"
+#define KILN_PATH	  "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
 #define KILN_MAX_BINDS 32
 
@@ -64,11 +64,11 @@ struct kiln_sandbox {
 
 	/* decided at run time by the supervisor */
 	bool rootless;
-	uid_t outer_uid;   /* host uid that inner 0 (root mode) maps to */
+	uid_t outer_uid; /* host uid that inner 0 (root mode) maps to */
 	gid_t outer_gid;
-	uid_t build_uid;   /* inner uid/gid of the build */
+	uid_t build_uid; /* inner uid/gid of the build */
 	gid_t build_gid;
-	uid_t init_uid;    /* inner uid/gid init runs as after the maps */
+	uid_t init_uid; /* inner uid/gid init runs as after the maps */
 	gid_t init_gid;
 	uint64_t source_date_epoch;
 	int landlock_abi;
@@ -79,13 +79,13 @@ struct kiln_sandbox {
 };
 
 enum kiln_msg_type {
-	KILN_MSG_GO = 1,        /* supervisor -> init: maps written, cgroup joined */
-	KILN_MSG_DISK,          /* init -> supervisor: fd of the disk tmpfs (rootless) */
-	KILN_MSG_CONTINUE,      /* supervisor -> init: source copied */
-	KILN_MSG_ERROR,         /* init/build -> supervisor: setup failed, text */
-	KILN_MSG_NOTIFY_FD,     /* build -> supervisor: seccomp listener fd */
-	KILN_MSG_STARTED,       /* init -> supervisor: build forked, code = landlock abi */
-	KILN_MSG_EXIT,          /* init -> supervisor: code = build's wait status */
+	KILN_MSG_GO = 1,    /* supervisor -> init: maps written, cgroup joined */
+	KILN_MSG_DISK,	    /* init -> supervisor: fd of the disk tmpfs (rootless) */
+	KILN_MSG_CONTINUE,  /* supervisor -> init: source copied */
+	KILN_MSG_ERROR,	    /* init/build -> supervisor: setup failed, text */
+	KILN_MSG_NOTIFY_FD, /* build -> supervisor: seccomp listener fd */
+	KILN_MSG_STARTED,   /* init -> supervisor: build forked, code = landlock abi */
+	KILN_MSG_EXIT,	    /* init -> supervisor: code = build's wait status */
 };
 
 struct kiln_msg {
@@ -141,7 +141,7 @@ void kiln_result_add_not_applied(struct kiln_result *r, const char *name);
 
 /* Report a setup failure from init/build to the supervisor and exit 125. */
 __attribute__((noreturn, format(printf, 2, 3))) void kiln_child_fail(int chan, const char *fmt,
-								       ...);
+								     ...);
 __attribute__((noreturn)) void kiln_child_fail_err(int chan, struct kiln_error *err);
 
 #endif

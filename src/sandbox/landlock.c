@@ -41,8 +41,8 @@
 
 struct kiln_ll_ruleset_attr {
 	uint64_t handled_access_fs;
-	uint64_t handled_access_net;  /* ABI 4 */
-	uint64_t scoped;              /* ABI 6 */
+	uint64_t handled_access_net; /* ABI 4 */
+	uint64_t scoped;	     /* ABI 6 */
 };
 
 struct kiln_ll_path_beneath {
@@ -50,19 +50,21 @@ struct kiln_ll_path_beneath {
 	int32_t parent_fd;
 } __attribute__((packed));
 
-#define FS_READ (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
-#define FS_FILE_RW (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE)
+#define FS_READ                                                                                    \
+	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+#define FS_FILE_RW                                                                                 \
+	(LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE)
 /* Everything a writable directory needs; never device nodes. */
-#define FS_DIR_RW                                                                          \
-	(FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |         \
-	 LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_DIR |                    \
-	 LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |                      \
-	 LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_SYM |                      \
-	 LANDLOCK_ACCESS_FS_REFER | LANDLOCK_ACCESS_FS_TRUNCATE)
+#define FS_DIR_RW                                                                                  \
+	(FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |                 \
+	 LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_DIR |                            \
+	 LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |                              \
+	 LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_SYM | LANDLOCK_ACCESS_FS_REFER |   \
+	 LANDLOCK_ACCESS_FS_TRUNCATE)
 /* Rights that make sense on a non-directory. */
-#define FS_FILE_RIGHTS                                                                     \
-	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE |                       \
-	 LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE |                     \
+#define FS_FILE_RIGHTS                                                                             \
+	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE |                               \
+	 LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE |                             \
 	 LANDLOCK_ACCESS_FS_IOCTL_DEV)
 
 static uint64_t handled_fs(int abi)
@@ -85,8 +87,8 @@ int kiln_landlock_abi(void)
 	return v < 0 ? 0 : (int)v;
 }
 
-static int add_rule(int ruleset, const char *path, uint64_t access, uint64_t handled,
-		    bool optional, struct kiln_error **err)
+static int add_rule(int ruleset, const char *path, uint64_t access, uint64_t handled, bool optional,
+		    struct kiln_error **err)
 {
 	struct kiln_ll_path_beneath pb;
 	cleanup_fd int fd = open(path, O_PATH | O_CLOEXEC);
@@ -112,10 +114,10 @@ static int add_rule(int ruleset, const char *path, uint64_t access, uint64_t han
 
 int kiln_landlock_ruleset(const struct kiln_sandbox *sb, struct kiln_error **err)
 {
-	static const char *const rw_dirs[] = { "/workspace", "/tmp", ("/home/" KILN_BUILDER_NAME),
-					       "/dev/shm" };
-	static const char *const dev_files[] = { "/dev/null", "/dev/zero", "/dev/full",
-						 "/dev/random", "/dev/urandom" };
+	static const char *const rw_dirs[] = {"/workspace", "/tmp", ("/home/" KILN_BUILDER_NAME),
+					      "/dev/shm"};
+	static const char *const dev_files[] = {"/dev/null", "/dev/zero", "/dev/full",
+						"/dev/random", "/dev/urandom"};
 	struct kiln_ll_ruleset_attr attr;
 	size_t attr_size;
 	uint64_t handled;
@@ -151,8 +153,10 @@ int kiln_landlock_ruleset(const struct kiln_sandbox *sb, struct kiln_error **err
 			return -1;
 	/* Terminals: a build may open a pty of its own (expect-style tests).
 	 * The caller's terminal is never reachable (new session, no fd). */
-	if (add_rule(rs, "/dev/tty", FS_FILE_RW | LANDLOCK_ACCESS_FS_IOCTL_DEV, handled, false, err) < 0 ||
-	    add_rule(rs, "/dev/pts", FS_FILE_RW | LANDLOCK_ACCESS_FS_IOCTL_DEV, handled, false, err) < 0)
+	if (add_rule(rs, "/dev/tty", FS_FILE_RW | LANDLOCK_ACCESS_FS_IOCTL_DEV, handled, false,
+		     err) < 0 ||
+	    add_rule(rs, "/dev/pts", FS_FILE_RW | LANDLOCK_ACCESS_FS_IOCTL_DEV, handled, false,
+		     err) < 0)
 		return -1;
 	for (i = 0; i < sb->nbinds; i++)
 		if (!sb->binds[i].readonly &&

@@ -38,18 +38,41 @@
 #include "sandbox/internal.h"
 
 #define STAGE "/tmp"
-#define R STAGE "/root"
-#define DISK STAGE "/disk"
+#define R     STAGE "/root"
+#define DISK  STAGE "/disk"
 
 /* /etc entries a toolchain needs. Nothing that identifies the host or holds
  * secrets (no machine-id, ssh, shadow, environment, ld.so.preload, kiln). */
 static const char *const etc_allow[] = {
-	"alternatives", "bash.bashrc", "ca-certificates", "ca-certificates.conf",
-	"debian_version", "ethertypes", "gai.conf", "host.conf", "inputrc",
-	"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "locale.alias", "localtime",
-	"magic", "magic.mime", "mime.types", "os-release", "perl", "profile",
-	"protocols", "python3", "python3.11", "rpc", "services", "shells", "ssl",
-	"timezone", "xattr.conf",
+	"alternatives",
+	"bash.bashrc",
+	"ca-certificates",
+	"ca-certificates.conf",
+	"debian_version",
+	"ethertypes",
+	"gai.conf",
+	"host.conf",
+	"inputrc",
+	"ld.so.cache",
+	"ld.so.conf",
+	"ld.so.conf.d",
+	"locale.alias",
+	"localtime",
+	"magic",
+	"magic.mime",
+	"mime.types",
+	"os-release",
+	"perl",
+	"profile",
+	"protocols",
+	"python3",
+	"python3.11",
+	"rpc",
+	"services",
+	"shells",
+	"ssl",
+	"timezone",
+	"xattr.conf",
 };
 
 /* System directories taken from the base (host or --root). */
@@ -57,21 +80,22 @@ static const char *const sys_dirs[] = {
 	"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32",
 };
 
-static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 
 /* procfs: files hidden behind /dev/null, directories behind an empty
  * read-only tmpfs, and directories made read-only (as crun and docker do). */
 static const char *const proc_mask_files[] = {
-	"kcore", "keys", "key-users", "timer_list", "sched_debug", "latency_stats",
-	"kallsyms", "kpagecount", "kpageflags", "kpagecgroup", "config.gz", "sysrq-trigger",
-	"kmsg", "vmallocinfo", "pagetypeinfo",
+	"kcore",	 "keys",	  "key-users",	"timer_list",  "sched_debug",
+	"latency_stats", "kallsyms",	  "kpagecount", "kpageflags",  "kpagecgroup",
+	"config.gz",	 "sysrq-trigger", "kmsg",	"vmallocinfo", "pagetypeinfo",
 };
-static const char *const proc_mask_dirs[] = { "acpi", "scsi", "asound", "driver", "fs", "irq", "bus" };
-static const char *const proc_ro_dirs[] = { "sys" };
+static const char *const proc_mask_dirs[] = {"acpi", "scsi", "asound", "driver",
+					     "fs",   "irq",  "bus"};
+static const char *const proc_ro_dirs[] = {"sys"};
 
 static int set_attr(const char *path, uint64_t set, bool recursive, struct kiln_error **err)
 {
-	struct mount_attr attr = { .attr_set = set };
+	struct mount_attr attr = {.attr_set = set};
 
 	if (mount_setattr(AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof(attr)) < 0)
 		return kiln_error_set(err, errno, "mount_setattr %s", path);
@@ -191,13 +215,13 @@ static int setup_etc(const struct kiln_sandbox *sb, const char *base, struct kil
 		 KILN_BUILDER_NAME, KILN_BUILDER_UID, KILN_BUILDER_GID, KILN_BUILDER_NAME);
 	if (write_file(R "/etc/passwd", passwd, err) < 0)
 		return -1;
-	snprintf(passwd, sizeof(passwd),
-		 "root:x:0:\ntty:x:5:\n%s:x:%u:\nnogroup:x:65534:\n", KILN_BUILDER_NAME,
-		 KILN_BUILDER_GID);
+	snprintf(passwd, sizeof(passwd), "root:x:0:\ntty:x:5:\n%s:x:%u:\nnogroup:x:65534:\n",
+		 KILN_BUILDER_NAME, KILN_BUILDER_GID);
 	if (write_file(R "/etc/group", passwd, err) < 0 ||
 	    write_file(R "/etc/hostname", KILN_HOSTNAME "\n", err) < 0 ||
 	    write_file(R "/etc/hosts",
-		       "127.0.0.1\tlocalhost " KILN_HOSTNAME "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		       "127.0.0.1\tlocalhost " KILN_HOSTNAME
+		       "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
 		       err) < 0 ||
 	    write_file(R "/etc/nsswitch.conf",
 		       "passwd: files\ngroup: files\nshadow: files\nhosts: files\n"
@@ -214,9 +238,9 @@ static int setup_etc(const struct kiln_sandbox *sb, const char *base, struct kil
 static int setup_dev(const struct kiln_sandbox *sb, struct kiln_error **err)
 {
 	static const char *const links[][2] = {
-		{ "/proc/self/fd", R "/dev/fd" },     { "/proc/self/fd/0", R "/dev/stdin" },
-		{ "/proc/self/fd/1", R "/dev/stdout" }, { "/proc/self/fd/2", R "/dev/stderr" },
-		{ "pts/ptmx", R "/dev/ptmx" },
+		{"/proc/self/fd", R "/dev/fd"},	      {"/proc/self/fd/0", R "/dev/stdin"},
+		{"/proc/self/fd/1", R "/dev/stdout"}, {"/proc/self/fd/2", R "/dev/stderr"},
+		{"pts/ptmx", R "/dev/ptmx"},
 	};
 	char path[PATH_MAX], opts[128];
 	uint64_t shm;
@@ -224,7 +248,8 @@ static int setup_dev(const struct kiln_sandbox *sb, struct kiln_error **err)
 
 	if (mkdir(R "/dev", 0755) < 0)
 		return kiln_error_set(err, errno, "mkdir /dev");
-	if (mount_tmpfs(R "/dev", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64", err) < 0)
+	if (mount_tmpfs(R "/dev", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64", err) <
+	    0)
 		return -1;
 	for (i = 0; i < sizeof(dev_nodes) / sizeof(dev_nodes[0]); i++) {
 		char src[64];
@@ -246,7 +271,8 @@ static int setup_dev(const struct kiln_sandbox *sb, struct kiln_error **err)
 		 sb->rootless ? "" : ",gid=5");
 	if (mount("devpts", R "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, opts) < 0)
 		return kiln_error_set(err, errno, "mount devpts on /dev/pts");
-	shm = sb->limit[KILN_LIMIT_DISK] < (64ULL << 20) ? sb->limit[KILN_LIMIT_DISK] : (64ULL << 20);
+	shm = sb->limit[KILN_LIMIT_DISK] < (64ULL << 20) ? sb->limit[KILN_LIMIT_DISK]
+							 : (64ULL << 20);
 	snprintf(opts, sizeof(opts), "mode=1777,size=%llu", (unsigned long long)shm);
 	if (mount_tmpfs(R "/dev/shm", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts, err) < 0)
 		return -1;
@@ -265,7 +291,8 @@ static int setup_proc(struct kiln_error **err)
 	if (mkdir(R "/proc", 0555) < 0)
 		return kiln_error_set(err, errno, "mkdir /proc");
 	if (mount("proc", R "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return kiln_error_set(err, errno, "mount proc (is /proc of the host fully visible?)");
+		return kiln_error_set(err, errno,
+				      "mount proc (is /proc of the host fully visible?)");
 	for (i = 0; i < sizeof(proc_mask_files) / sizeof(proc_mask_files[0]); i++) {
 		snprintf(path, sizeof(path), R "/proc/%s", proc_mask_files[i]);
 		if (lstat(path, &st) < 0)
@@ -283,8 +310,10 @@ static int setup_proc(struct kiln_error **err)
 	}
 	for (i = 0; i < sizeof(proc_ro_dirs) / sizeof(proc_ro_dirs[0]); i++) {
 		snprintf(path, sizeof(path), R "/proc/%s", proc_ro_dirs[i]);
-		if (bind(path, path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-					     MOUNT_ATTR_NOEXEC, err) < 0)
+		if (bind(path, path,
+			 MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+				 MOUNT_ATTR_NOEXEC,
+			 err) < 0)
 			return kiln_error_prefix(err, "read-only /proc");
 	}
 	return 0;
@@ -348,16 +377,15 @@ static int setup_disk(struct kiln_sandbox *sb, int chan, struct kiln_error **err
 		return 0;
 	}
 	disk_opts(sb, &size, &inodes);
-	snprintf(opts, sizeof(opts), "mode=0755,size=%llu,nr_inodes=%llu",
-		 (unsigned long long)size, (unsigned long long)inodes);
+	snprintf(opts, sizeof(opts), "mode=0755,size=%llu,nr_inodes=%llu", (unsigned long long)size,
+		 (unsigned long long)inodes);
 	if (mount_tmpfs(DISK, MS_NOSUID | MS_NODEV, opts, err) < 0)
 		return kiln_error_prefix(err, "workspace");
 	if (mkdir(DISK "/ws", 0755) < 0 || mkdir(DISK "/tmp", 01777) < 0 ||
 	    mkdir(DISK "/home", 0755) < 0)
 		return kiln_error_set(err, errno, "workspace: mkdir");
 	/* mkdir applies the umask; /tmp must be exactly 1777. */
-	if (chmod(DISK "/tmp", 01777) < 0 ||
-	    chown(DISK "/ws", sb->build_uid, sb->build_gid) < 0 ||
+	if (chmod(DISK "/tmp", 01777) < 0 || chown(DISK "/ws", sb->build_uid, sb->build_gid) < 0 ||
 	    chown(DISK "/home", sb->build_uid, sb->build_gid) < 0)
 		return kiln_error_set(err, errno, "workspace: chown");
 	fd = open(DISK, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -409,7 +437,8 @@ static int setup_binds(const struct kiln_sandbox *sb, struct kiln_error **err)
 		}
 		if (stat(b->src, &st) < 0)
 			return kiln_error_set(err, errno,
-					      "--bind %s: not reachable by the sandbox's uid", b->src);
+					      "--bind %s: not reachable by the sandbox's uid",
+					      b->src);
 		if (make_mountpoint(dst, S_ISDIR(st.st_mode), err) < 0 ||
 		    bind(b->src, dst, attr, err) < 0)
 			return -1;

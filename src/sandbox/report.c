@@ -93,7 +93,8 @@ char *kiln_result_to_json(const struct kiln_result *r)
 	json_object_set_new(o, "user_cpu_ms", json_integer((json_int_t)(r->user_ns / 1000000)));
 	json_object_set_new(o, "system_cpu_ms", json_integer((json_int_t)(r->sys_ns / 1000000)));
 	json_object_set_new(o, "peak_memory_bytes",
-			    r->peak_memory ? json_integer((json_int_t)r->peak_memory) : json_null());
+			    r->peak_memory ? json_integer((json_int_t)r->peak_memory)
+					   : json_null());
 	json_object_set_new(o, "output_bytes", json_integer((json_int_t)r->output_bytes));
 	json_object_set_new(o, "seccomp_denials", json_integer((json_int_t)r->seccomp_denials));
 	for (size_t i = 0; i < r->ndenied; i++)
@@ -102,15 +103,15 @@ char *kiln_result_to_json(const struct kiln_result *r)
 	json_object_set_new(o, "denied_syscalls", den);
 	json_object_set_new(o, "protections", strv_json(r->protections));
 	json_object_set_new(o, "not_applied", strv_json(r->not_applied));
-	json_object_set_new(o, "cgroup", r->cgroup_version ? json_string(r->cgroup_version)
-							   : json_null());
+	json_object_set_new(o, "cgroup",
+			    r->cgroup_version ? json_string(r->cgroup_version) : json_null());
 	if (r->exported || r->export_error) {
 		exp = json_object();
 		json_object_set_new(exp, "files", json_integer((json_int_t)r->export_files));
 		json_object_set_new(exp, "bytes", json_integer((json_int_t)r->export_bytes));
 		json_object_set_new(exp, "skipped", strv_json(r->export_skipped));
-		json_object_set_new(exp, "error", r->export_error ? json_string(r->export_error)
-								  : json_null());
+		json_object_set_new(exp, "error",
+				    r->export_error ? json_string(r->export_error) : json_null());
 		json_object_set_new(o, "export", exp);
 	}
 	s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -155,25 +155,27 @@ int kiln_sandbox_set_root(struct kiln_sandbox *sb, const char *dir, struct kiln_
 	return 0;
 }
 
-int kiln_sandbox_add_bind(struct kiln_sandbox *sb, const char *src, const char *dst,
-			  bool readonly, struct kiln_error **err)
+int kiln_sandbox_add_bind(struct kiln_sandbox *sb, const char *src, const char *dst, bool readonly,
+			  struct kiln_error **err)
 {
-	static const char *const reserved[] = { "/proc", "/dev", "/etc", "/usr", "/bin", "/sbin",
-						"/lib", "/lib64", "/workspace", "/tmp", "/home" };
+	static const char *const reserved[] = {"/proc",	     "/dev",  "/etc", "/usr",
+					       "/bin",	     "/sbin", "/lib", "/lib64",
+					       "/workspace", "/tmp",  "/home"};
 	struct kiln_bind *nb;
 	char *abs;
 	size_t i;
 
 	if (!kiln_sandbox_path_valid(dst))
-		return kiln_error_set(err, EINVAL,
-				      "bind destination '%s' must be an absolute path without . or ..",
-				      dst);
+		return kiln_error_set(
+			err, EINVAL,
+			"bind destination '%s' must be an absolute path without . or ..", dst);
 	for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
 		size_t n = strlen(reserved[i]);
 		if (strncmp(dst, reserved[i], n) == 0 && (dst[n] == '\0' || dst[n] == '/'))
-			return kiln_error_set(err, EINVAL,
-					      "bind destination '%s' is inside %s, which kiln manages",
-					      dst, reserved[i]);
+			return kiln_error_set(
+				err, EINVAL,
+				"bind destination '%s' is inside %s, which kiln manages", dst,
+				reserved[i]);
 	}
 	if (sb->nbinds >= KILN_MAX_BINDS)
 		return kiln_error_set(err, E2BIG, "at most %d binds", KILN_MAX_BINDS);
@@ -317,7 +319,8 @@ static int open_outdir(const char *dir, struct kiln_error **err)
 			closedir(d);
 			return kiln_error_set(err, ENOTEMPTY,
 					      "--out %s must be empty or not exist yet (kiln never "
-					      "writes over existing files)", dir);
+					      "writes over existing files)",
+					      dir);
 		}
 	}
 	closedir(d);
@@ -335,7 +338,8 @@ static int prepare_identity(struct run *run, struct kiln_error **err)
 	if (sb->rootless) {
 		sb->init_uid = sb->build_uid;
 		sb->init_gid = sb->build_gid;
-		kiln_result_add_not_applied(run->res, "uid-range (rootless: the build runs as the caller's uid)");
+		kiln_result_add_not_applied(
+			run->res, "uid-range (rootless: the build runs as the caller's uid)");
 		return 0;
 	}
 	if (kiln_slot_acquire(&slot, &run->slot_fd, err) < 0)
@@ -377,10 +381,11 @@ static int prepare_cgroup(struct run *run, int slot, struct kiln_error **err)
 	 * for, say which defaults could not be applied. */
 	if (sb->limit_explicit[KILN_LIMIT_MEMORY] || sb->limit_explicit[KILN_LIMIT_PIDS] ||
 	    sb->limit_explicit[KILN_LIMIT_CPUS])
-		return kiln_error_prefix(err,
-					 "cannot enforce --memory/--pids/--cpus as uid %u (no writable "
-					 "cgroup; run as root or from a delegated cgroup v2 subtree)",
-					 (unsigned)getuid());
+		return kiln_error_prefix(
+			err,
+			"cannot enforce --memory/--pids/--cpus as uid %u (no writable "
+			"cgroup; run as root or from a delegated cgroup v2 subtree)",
+			(unsigned)getuid());
 	kiln_error_free(err);
 	kiln_result_add_not_applied(run->res, "cgroup-memory (rootless: no writable cgroup)");
 	kiln_result_add_not_applied(run->res, "cgroup-pids (rootless: RLIMIT_NPROC only)");
@@ -398,7 +403,7 @@ static int copy_source(struct run *run, struct kiln_error **err)
 		.max_bytes = sb->limit[KILN_LIMIT_DISK],
 		.skip_special = true,
 	};
-	struct kiln_copy_stats st = { 0 };
+	struct kiln_copy_stats st = {0};
 	cleanup_fd int src = -1, dst = -1;
 	int r;
 
@@ -413,8 +418,9 @@ static int copy_source(struct run *run, struct kiln_error **err)
 	r = kiln_copy_tree(src, dst, &o, &st, err);
 	kiln_copy_stats_free(&st);
 	if (r < 0)
-		return kiln_error_prefix(err, "copy --source %s into /workspace (is --disk large enough?)",
-					 sb->source);
+		return kiln_error_prefix(
+			err, "copy --source %s into /workspace (is --disk large enough?)",
+			sb->source);
 	return 0;
 }
 
@@ -424,7 +430,7 @@ static int open_bind_trees(struct kiln_sandbox *sb, struct kiln_error **err)
 {
 	for (size_t i = 0; i < sb->nbinds; i++) {
 		struct kiln_bind *b = &sb->binds[i];
-		struct mount_attr attr = { .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+		struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
 
 		if (b->readonly)
 			attr.attr_set |= MOUNT_ATTR_RDONLY;
@@ -462,18 +468,13 @@ static void handle_chan(struct run *run)
 		return;
 	}
 	switch (m.type) {
-	case KILN_MSG_ERROR:
-		setup_failed(run, m.text);
-		break;
-	case KILN_MSG_STARTED:
-		break;
+	case KILN_MSG_ERROR: setup_failed(run, m.text); break;
+	case KILN_MSG_STARTED: break;
 	case KILN_MSG_EXIT:
 		run->got_exit = true;
 		run->build_status = m.code;
 		break;
-	default:
-		setup_failed(run, "unexpected message from init");
-		break;
+	default: setup_failed(run, "unexpected message from init"); break;
 	}
 	if (fd >= 0)
 		close(fd);
@@ -541,7 +542,7 @@ static void pump(struct run *run, int *fdp, int stream, bool *broken)
 
 static int event_loop(struct run *run, struct kiln_error **err)
 {
-	bool broken[2] = { false, false };
+	bool broken[2] = {false, false};
 	struct kiln_error *e2 = NULL;
 
 	for (;;) {
@@ -551,14 +552,14 @@ static int event_loop(struct run *run, struct kiln_error **err)
 
 		if (run->init_reaped && run->out_r < 0 && run->err_r < 0)
 			break;
-#define ADD(f_, id)                          \
-	do {                                 \
-		if ((f_) >= 0) {             \
-			p[n].fd = (f_);      \
-			p[n].events = POLLIN; \
-			p[n].revents = 0;    \
-			idx[n++] = (id);     \
-		}                            \
+#define ADD(f_, id)                                                                                \
+	do {                                                                                       \
+		if ((f_) >= 0) {                                                                   \
+			p[n].fd = (f_);                                                            \
+			p[n].events = POLLIN;                                                      \
+			p[n].revents = 0;                                                          \
+			idx[n++] = (id);                                                           \
+		}                                                                                  \
 	} while (0)
 		ADD(run->out_r, 0);
 		ADD(run->err_r, 1);
@@ -600,10 +601,12 @@ static int event_loop(struct run *run, struct kiln_error **err)
 				if (wait4(run->init, &st, __WALL, &ru) == run->init) {
 					run->init_reaped = true;
 					run->res->wall_ns = kiln_now_ns() - run->start_ns;
-					run->res->user_ns = (uint64_t)ru.ru_utime.tv_sec * 1000000000ULL +
-							    (uint64_t)ru.ru_utime.tv_usec * 1000ULL;
-					run->res->sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000ULL +
-							   (uint64_t)ru.ru_stime.tv_usec * 1000ULL;
+					run->res->user_ns =
+						(uint64_t)ru.ru_utime.tv_sec * 1000000000ULL +
+						(uint64_t)ru.ru_utime.tv_usec * 1000ULL;
+					run->res->sys_ns =
+						(uint64_t)ru.ru_stime.tv_sec * 1000000000ULL +
+						(uint64_t)ru.ru_stime.tv_usec * 1000ULL;
 					/* Messages init sent before dying are still queued. */
 					while (run->chan >= 0) {
 						handle_chan(run);
@@ -613,7 +616,8 @@ static int event_loop(struct run *run, struct kiln_error **err)
 			}
 			case 6: {
 				uint64_t ticks;
-				if (read(run->timer, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks))
+				if (read(run->timer, &ticks, sizeof(ticks)) ==
+				    (ssize_t)sizeof(ticks))
 					kill_init(run, KILN_REASON_TIMEOUT);
 				close(run->timer);
 				run->timer = -1;
@@ -626,8 +630,7 @@ static int event_loop(struct run *run, struct kiln_error **err)
 				kill_init(run, KILN_REASON_CANCELLED);
 				break;
 			}
-			default:
-				break;
+			default: break;
 			}
 		}
 	}
@@ -637,7 +640,7 @@ static int event_loop(struct run *run, struct kiln_error **err)
 static void finish_result(struct run *run)
 {
 	struct kiln_result *r = run->res;
-	struct kiln_cgroup_stats cs = { 0 };
+	struct kiln_cgroup_stats cs = {0};
 	struct kiln_error *e = NULL;
 	struct statfs sf;
 	bool disk_full = false;
@@ -695,7 +698,7 @@ static void export_out(struct run *run)
 		.skip_invalid_utf8 = true,
 		.skip_special = true,
 	};
-	struct kiln_copy_stats st = { 0 };
+	struct kiln_copy_stats st = {0};
 	struct kiln_error *e = NULL;
 	cleanup_fd int src = -1, dst = -1;
 
@@ -707,7 +710,7 @@ static void export_out(struct run *run)
 	src = openat(run->disk, "ws/out", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (src < 0) {
 		if (errno == ENOENT) {
-			r->exported = true;   /* nothing to export */
+			r->exported = true; /* nothing to export */
 			return;
 		}
 		kiln_error_set(&e, errno, "/workspace/out is not a directory");
@@ -734,11 +737,28 @@ fail:
 static void add_protections(struct kiln_result *r, int landlock_abi)
 {
 	static const char *const always[] = {
-		"user-namespace", "mount-namespace", "pid-namespace", "network-namespace",
-		"ipc-namespace", "uts-namespace", "cgroup-namespace", "pivot-root",
-		"read-only-root", "minimal-etc", "masked-proc", "minimal-dev", "no-sys",
-		"disk-limit", "new-session", "closed-fds", "capabilities-dropped",
-		"securebits-locked", "no-new-privs", "seccomp", "timeout", "output-limit",
+		"user-namespace",
+		"mount-namespace",
+		"pid-namespace",
+		"network-namespace",
+		"ipc-namespace",
+		"uts-namespace",
+		"cgroup-namespace",
+		"pivot-root",
+		"read-only-root",
+		"minimal-etc",
+		"masked-proc",
+		"minimal-dev",
+		"no-sys",
+		"disk-limit",
+		"new-session",
+		"closed-fds",
+		"capabilities-dropped",
+		"securebits-locked",
+		"no-new-privs",
+		"seccomp",
+		"timeout",
+		"output-limit",
 		"rlimits",
 	};
 	char buf[32];
@@ -766,8 +786,8 @@ static void run_cleanup(struct run *run)
 		kiln_cgroup_destroy(run->cg);
 		run->cg = NULL;
 	}
-	int *fds[] = { &run->pidfd, &run->chan, &run->bchan, &run->out_r,
-		       &run->err_r, &run->notify, &run->timer, &run->disk };
+	int *fds[] = {&run->pidfd, &run->chan,	 &run->bchan, &run->out_r,
+		      &run->err_r, &run->notify, &run->timer, &run->disk};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (*fds[i] >= 0) {
@@ -782,11 +802,18 @@ static void run_cleanup(struct run *run)
 
 int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struct kiln_error **err)
 {
-	struct run run = { .sb = sb, .init = -1, .pidfd = -1, .chan = -1, .bchan = -1,
-			   .out_r = -1, .err_r = -1, .notify = -1, .timer = -1, .disk = -1,
-			   .slot_fd = -1 };
-	int chan[2] = { -1, -1 }, bchan[2] = { -1, -1 }, outp[2] = { -1, -1 },
-	    errp[2] = { -1, -1 };
+	struct run run = {.sb = sb,
+			  .init = -1,
+			  .pidfd = -1,
+			  .chan = -1,
+			  .bchan = -1,
+			  .out_r = -1,
+			  .err_r = -1,
+			  .notify = -1,
+			  .timer = -1,
+			  .disk = -1,
+			  .slot_fd = -1};
+	int chan[2] = {-1, -1}, bchan[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
 	struct itimerspec its;
 	struct kiln_msg m;
 	int slot, fd, r;
@@ -839,8 +866,9 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 	}
 
 	fflush(NULL);
-	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
-						CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
+	pid = (pid_t)syscall(SYS_clone,
+			     CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+				     CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
 			     NULL, NULL, NULL, 0);
 	if (pid < 0) {
 		kiln_error_set(err, errno,
@@ -857,7 +885,7 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 		kiln_init_main(sb, chan[1], bchan[1], outp[1], errp[1]);
 	}
 	close_bind_trees(sb);
-	sb->disk_fd = -1;   /* init has its copy; run.disk stays ours */
+	sb->disk_fd = -1; /* init has its copy; run.disk stays ours */
 	run.init = pid;
 	run.chan = chan[0];
 	run.bchan = bchan[0];
@@ -899,7 +927,10 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 	if (kiln_msg_send(run.chan, KILN_MSG_CONTINUE, 0, -1, NULL) < 0) {
 		/* init died during setup: its error message is queued. */
 		r = kiln_msg_recv(run.chan, &m, NULL);
-		kiln_error_set(err, 0, "%s", r > 0 && m.type == KILN_MSG_ERROR ? m.text : "sandbox init died during setup");
+		kiln_error_set(err, 0, "%s",
+			       r > 0 && m.type == KILN_MSG_ERROR
+				       ? m.text
+				       : "sandbox init died during setup");
 		goto fail_run;
 	}
 	run.start_ns = kiln_now_ns();
@@ -930,10 +961,14 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 
 fail_fds:
 	for (int i = 0; i < 2; i++) {
-		if (chan[i] >= 0) close(chan[i]);
-		if (bchan[i] >= 0) close(bchan[i]);
-		if (outp[i] >= 0) close(outp[i]);
-		if (errp[i] >= 0) close(errp[i]);
+		if (chan[i] >= 0)
+			close(chan[i]);
+		if (bchan[i] >= 0)
+			close(bchan[i]);
+		if (outp[i] >= 0)
+			close(outp[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
 	}
 	goto fail;
 fail_run:

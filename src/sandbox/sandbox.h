@@ -38,22 +38,22 @@ enum {
 };
 
 enum kiln_limit {
-	KILN_LIMIT_MEMORY,       /* bytes, swap included */
-	KILN_LIMIT_PIDS,         /* tasks */
-	KILN_LIMIT_CPUS,         /* thousandths of a CPU */
-	KILN_LIMIT_DISK,         /* bytes: workspace + /tmp + $HOME together */
-	KILN_LIMIT_TIMEOUT,      /* seconds of wall-clock time */
-	KILN_LIMIT_OUTPUT,       /* bytes of stdout+stderr */
+	KILN_LIMIT_MEMORY,  /* bytes, swap included */
+	KILN_LIMIT_PIDS,    /* tasks */
+	KILN_LIMIT_CPUS,    /* thousandths of a CPU */
+	KILN_LIMIT_DISK,    /* bytes: workspace + /tmp + $HOME together */
+	KILN_LIMIT_TIMEOUT, /* seconds of wall-clock time */
+	KILN_LIMIT_OUTPUT,  /* bytes of stdout+stderr */
 	KILN_LIMIT__COUNT,
 };
 
 /* Defaults (documented in README and docs/sandbox.md). */
-#define KILN_DEFAULT_MEMORY (2ULL << 30)
-#define KILN_DEFAULT_PIDS 1024ULL
-#define KILN_DEFAULT_CPUS 0ULL             /* 0: no CPU quota */
-#define KILN_DEFAULT_DISK (4ULL << 30)
+#define KILN_DEFAULT_MEMORY  (2ULL << 30)
+#define KILN_DEFAULT_PIDS    1024ULL
+#define KILN_DEFAULT_CPUS    0ULL /* 0: no CPU quota */
+#define KILN_DEFAULT_DISK    (4ULL << 30)
 #define KILN_DEFAULT_TIMEOUT 3600ULL
-#define KILN_DEFAULT_OUTPUT (64ULL << 20)
+#define KILN_DEFAULT_OUTPUT  (64ULL << 20)
 
 enum kiln_reason {
 	KILN_REASON_EXITED,
@@ -72,24 +72,24 @@ struct kiln_syscall_count {
 };
 
 struct kiln_result {
-	int exit_code;            /* what `kiln run` exits with */
-	int status;               /* command's exit status when it exited, else -1 */
-	int signal;               /* signal that killed it, else 0 */
+	int exit_code; /* what `kiln run` exits with */
+	int status;    /* command's exit status when it exited, else -1 */
+	int signal;    /* signal that killed it, else 0 */
 	enum kiln_reason reason;
 	uint64_t wall_ns, user_ns, sys_ns;
-	uint64_t peak_memory;     /* bytes, 0 if unknown */
+	uint64_t peak_memory; /* bytes, 0 if unknown */
 	uint64_t output_bytes;
 	uint64_t seccomp_denials;
 	struct kiln_syscall_count denied[64];
 	size_t ndenied;
-	char **protections;       /* NULL-terminated, what was applied */
-	char **not_applied;       /* NULL-terminated, what could not be (rootless) */
+	char **protections; /* NULL-terminated, what was applied */
+	char **not_applied; /* NULL-terminated, what could not be (rootless) */
 	/* export of /workspace/out */
 	bool exported;
 	uint64_t export_files, export_bytes;
-	char **export_skipped;    /* NULL-terminated "path: reason" */
-	char *export_error;       /* NULL when the export succeeded */
-	char *cgroup_version;     /* "v1", "v2" or NULL */
+	char **export_skipped; /* NULL-terminated "path: reason" */
+	char *export_error;    /* NULL when the export succeeded */
+	char *cgroup_version;  /* "v1", "v2" or NULL */
 };
 
 /* Receives the build's output as it arrives (stream 1 or 2). Called from the
@@ -110,8 +110,8 @@ KILN_EXPORT int kiln_sandbox_set_source(struct kiln_sandbox *sb, const char *dir
 /* /workspace/out is exported here afterwards; DIR must be absent or empty. */
 KILN_EXPORT int kiln_sandbox_set_output_dir(struct kiln_sandbox *sb, const char *dir,
 					    struct kiln_error **err);
-KILN_EXPORT int kiln_sandbox_add_bind(struct kiln_sandbox *sb, const char *src,
-				      const char *dst, bool readonly, struct kiln_error **err);
+KILN_EXPORT int kiln_sandbox_add_bind(struct kiln_sandbox *sb, const char *src, const char *dst,
+				      bool readonly, struct kiln_error **err);
 KILN_EXPORT int kiln_sandbox_set_root(struct kiln_sandbox *sb, const char *dir,
 				      struct kiln_error **err);
 /* "NAME=VALUE"; later values for the same NAME win. */
@@ -123,8 +123,7 @@ KILN_EXPORT int kiln_sandbox_set_limit(struct kiln_sandbox *sb, enum kiln_limit 
 				       uint64_t value, bool explicit_, struct kiln_error **err);
 KILN_EXPORT void kiln_sandbox_set_fake_root(struct kiln_sandbox *sb, bool on);
 /* Default: output goes to fds 1 and 2 of the caller. */
-KILN_EXPORT void kiln_sandbox_set_output_fn(struct kiln_sandbox *sb, kiln_output_fn fn,
-					    void *ctx);
+KILN_EXPORT void kiln_sandbox_set_output_fn(struct kiln_sandbox *sb, kiln_output_fn fn, void *ctx);
 /* Cancel a running sandbox from a signal handler or another thread:
  * write one byte to this fd (valid after kiln_sandbox_new). */
 KILN_EXPORT int kiln_sandbox_cancel_fd(struct kiln_sandbox *sb);

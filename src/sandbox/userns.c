@@ -105,8 +105,10 @@ int kiln_userns_write_maps(const struct kiln_sandbox *sb, pid_t pid, struct kiln
 		if (write_proc(pid, "setgroups", "deny", err) < 0)
 			return kiln_error_prefix(err, "user namespace");
 	} else {
-		snprintf(uid_map, sizeof(uid_map), "0 %u %u\n", (unsigned)sb->outer_uid, KILN_RANGE);
-		snprintf(gid_map, sizeof(gid_map), "0 %u %u\n", (unsigned)sb->outer_gid, KILN_RANGE);
+		snprintf(uid_map, sizeof(uid_map), "0 %u %u\n", (unsigned)sb->outer_uid,
+			 KILN_RANGE);
+		snprintf(gid_map, sizeof(gid_map), "0 %u %u\n", (unsigned)sb->outer_gid,
+			 KILN_RANGE);
 	}
 	if (write_proc(pid, "uid_map", uid_map, err) < 0 ||
 	    write_proc(pid, "gid_map", gid_map, err) < 0)

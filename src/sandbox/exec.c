@@ -68,9 +68,10 @@ static char **build_env(const struct kiln_sandbox *sb)
 	return env;
 }
 
-void kiln_exec_main(struct kiln_sandbox *sb, int bchan, int out_w, int err_w, int ruleset_fd)
+void kiln_exec_main(struct kiln_sandbox *sb, int bchan, int out_w, int err_w, int ruleset_fd,
+		    int bpf_fd)
 {
-	const int keep[] = {bchan, ruleset_fd};
+	const int keep[] = {bchan, ruleset_fd, bpf_fd};
 	extern char **environ;
 	struct kiln_error *err = NULL;
 	sigset_t none;
@@ -82,7 +83,7 @@ void kiln_exec_main(struct kiln_sandbox *sb, int bchan, int out_w, int err_w, in
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
 		kiln_child_fail(bchan, "set up stdio: %s", strerror(errno));
-	if (kiln_close_fds_except(keep, 2) < 0)
+	if (kiln_close_fds_except(keep, 3) < 0)
 		kiln_child_fail(bchan, "close inherited file descriptors: %s", strerror(errno));
 
 	sigemptyset(&none);
@@ -113,12 +114,13 @@ void kiln_exec_main(struct kiln_sandbox *sb, int bchan, int out_w, int err_w, in
 		kiln_child_fail_err(bchan, err);
 	close(ruleset_fd);
 
-	nfd = kiln_seccomp_install(&err);
+	nfd = kiln_seccomp_load(bpf_fd, &err);
 	if (nfd < 0)
 		kiln_child_fail_err(bchan, err);
 	if (kiln_msg_send(bchan, KILN_MSG_NOTIFY_FD, 0, nfd, NULL) < 0)
 		kiln_child_fail(bchan, "send seccomp listener: %s", strerror(errno));
 	close(nfd);
+	close(bpf_fd);
 
 	environ = env;
 	execvp(sb->argv[0], sb->argv);

@@ -134,7 +134,7 @@ void kiln_init_main(struct kiln_sandbox *sb, int chan, int bchan, int out_w, int
 	struct kiln_error *err = NULL;
 	struct kiln_msg m;
 	sigset_t all;
-	int ruleset, status = 0, r;
+	int ruleset, bpf = -1, status = 0, r;
 	pid_t build, w;
 
 	/* Dumpable until the supervisor has written our id maps (it needs
@@ -163,8 +163,6 @@ void kiln_init_main(struct kiln_sandbox *sb, int chan, int bchan, int out_w, int
 		kiln_child_fail(chan, "become root of the user namespace: %s", strerror(errno));
 	if (prctl(PR_SET_DUMPABLE, 0) < 0)
 		kiln_child_fail(chan, "make init non-dumpable: %s", strerror(errno));
-	if (unshare(CLONE_NEWCGROUP) < 0)
-		kiln_child_fail(chan, "cgroup namespace: %s", strerror(errno));
 	if (sethostname(KILN_HOSTNAME, strlen(KILN_HOSTNAME)) < 0 ||
 	    setdomainname(KILN_HOSTNAME, strlen(KILN_HOSTNAME)) < 0)
 		kiln_child_fail(chan, "uts namespace: set hostname: %s", strerror(errno));
@@ -179,22 +177,27 @@ void kiln_init_main(struct kiln_sandbox *sb, int chan, int bchan, int out_w, int
 	if (ruleset < 0)
 		kiln_child_fail_err(chan, err);
 
-	/* The supervisor has copied the source into the workspace. */
-	r = kiln_msg_recv(chan, &m, NULL);
-	if (r <= 0 || m.type != KILN_MSG_CONTINUE)
+	/* The supervisor has copied the source in, put us in the run's cgroup
+	 * and compiled the seccomp program meanwhile. */
+	r = kiln_msg_recv(chan, &m, &bpf);
+	if (r <= 0 || m.type != KILN_MSG_CONTINUE || bpf < 0)
 		_exit(KILN_EXIT_SETUP);
+	/* Now that we are in it, the run's cgroup becomes our cgroup root. */
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		kiln_child_fail(chan, "cgroup namespace: %s", strerror(errno));
 
 	build = fork();
 	if (build < 0)
 		kiln_child_fail(chan, "fork the build: %s", strerror(errno));
 	if (build == 0) {
 		close(chan);
-		kiln_exec_main(sb, bchan, out_w, err_w, ruleset);
+		kiln_exec_main(sb, bchan, out_w, err_w, ruleset, bpf);
 	}
 	close(bchan);
 	close(out_w);
 	close(err_w);
 	close(ruleset);
+	close(bpf);
 	kiln_msg_send(chan, KILN_MSG_STARTED, sb->landlock_abi, -1, NULL);
 
 	/* Reap everything (orphans are re-parented to us) until the build

@@ -125,7 +125,7 @@ int kiln_caps_drop_all(uid_t uid, gid_t gid, bool drop_groups, struct kiln_error
 
 /* exec.c: the build process. Never returns. */
 __attribute__((noreturn)) void kiln_exec_main(struct kiln_sandbox *sb, int bchan, int out_w,
-					      int err_w, int ruleset_fd);
+					      int err_w, int ruleset_fd, int bpf_fd);
 
 /* userns.c (supervisor) */
 int kiln_slot_acquire(unsigned *slot, int *lock_fd, struct kiln_error **err);

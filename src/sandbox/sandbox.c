@@ -816,7 +816,7 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 	int chan[2] = {-1, -1}, bchan[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
 	struct itimerspec its;
 	struct kiln_msg m;
-	int slot, fd, r;
+	int slot, fd, r, bpf = -1;
 	pid_t pid;
 
 	*result = NULL;
@@ -903,12 +903,18 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 
 	if (kiln_userns_write_maps(sb, pid, err) < 0)
 		goto fail_run;
-	if (run.cg && kiln_cgroup_attach(run.cg, pid, err) < 0)
-		goto fail_run;
 	if (kiln_msg_send(run.chan, KILN_MSG_GO, 0, -1, NULL) < 0) {
 		kiln_error_set(err, errno, "start init");
 		goto fail_run;
 	}
+	/* While init builds the filesystem: compile the seccomp program and
+	 * move init into the cgroup (a v1 migration waits for an RCU grace
+	 * period). init enters its cgroup namespace only after CONTINUE. */
+	bpf = kiln_seccomp_compile(err);
+	if (bpf < 0)
+		goto fail_run;
+	if (run.cg && kiln_cgroup_attach(run.cg, pid, err) < 0)
+		goto fail_run;
 	if (sb->rootless) {
 		/* init made the disk in its own user namespace (the only one
 		 * where we may mount); the caller's uid is mapped there. */
@@ -924,7 +930,10 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 		if (copy_source(&run, err) < 0)
 			goto fail_run;
 	}
-	if (kiln_msg_send(run.chan, KILN_MSG_CONTINUE, 0, -1, NULL) < 0) {
+	r = kiln_msg_send(run.chan, KILN_MSG_CONTINUE, 0, bpf, NULL);
+	close(bpf);
+	bpf = -1;
+	if (r < 0) {
 		/* init died during setup: its error message is queued. */
 		r = kiln_msg_recv(run.chan, &m, NULL);
 		kiln_error_set(err, 0, "%s",
@@ -972,6 +981,8 @@ fail_fds:
 	}
 	goto fail;
 fail_run:
+	if (bpf >= 0)
+		close(bpf);
 	kiln_error_prefix(err, "sandbox setup");
 fail:
 	close_bind_trees(sb);

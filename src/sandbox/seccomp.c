@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <poll.h>
@@ -50,7 +51,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef CLONE_NEWTIME
@@ -520,51 +523,84 @@ static int build(scmp_filter_ctx ctx, struct kiln_error **err)
 	return 0;
 }
 
-int kiln_seccomp_install(struct kiln_error **err)
+int kiln_seccomp_compile(struct kiln_error **err)
 {
 	__attribute__((cleanup(ctx_releasep))) scmp_filter_ctx ctx = NULL;
-	int rc, fd, flags;
+	int fd, rc;
 
 	if (check_support(err) < 0)
 		return -1;
 	ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (ctx == NULL)
 		return kiln_error_set(err, ENOMEM, "seccomp: create filter");
-	/* libseccomp keeps the listener fd in process-global state and asks
-	 * the kernel for a new one only while it has none: a second install
-	 * in one process would get no listener of its own. */
-	if (seccomp_notify_fd(ctx) >= 0)
-		return kiln_error_set(err, EBUSY, "seccomp: a filter is already installed");
 	if (build(ctx, err) < 0)
 		return -1;
-
-	rc = seccomp_load(ctx);
-	if (rc == -EBUSY)
-		return kiln_error_set(err, -rc,
-				      "seccomp: load filter: another seccomp listener is "
-				      "installed (is kiln running inside a sandbox?)");
-	if (rc < 0)
-		return kiln_error_set(err, -rc, "seccomp: load filter");
-	/* The filter is in force from here on: every failure below must
-	 * still fail the setup, never run the command. */
-	fd = seccomp_notify_fd(ctx);
+	fd = memfd_create("kiln-seccomp-bpf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
-		return kiln_error_set(err, 0,
-				      "seccomp user notification not supported by this kernel "
-				      "(needs Linux >= 5.0): no listener fd");
-	/* The kernel creates the listener O_CLOEXEC. It must be: a build
-	 * holding its own listener could answer its denials with success.
-	 * libseccomp keeps the number in its global state (seccomp_release
-	 * does not close it), so set the flag on this fd rather than dup. */
-	flags = fcntl(fd, F_GETFD);
-	if (flags < 0)
-		return kiln_error_set(err, errno, "seccomp: listener fd %d", fd);
-	if (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) {
+		return kiln_error_set(err, errno, "seccomp: memfd_create");
+	rc = seccomp_export_bpf(ctx, fd);
+	if (rc < 0) {
+		close(fd);
+		return kiln_error_set(err, -rc, "seccomp: export filter");
+	}
+	/* Sealed: nobody who holds the fd can change the program afterwards. */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
 		int e = errno;
 
 		close(fd);
-		return kiln_error_set(err, e, "seccomp: set FD_CLOEXEC on listener");
+		return kiln_error_set(err, e, "seccomp: seal filter");
 	}
+	return fd;
+}
+
+int kiln_seccomp_load(int bpf_fd, struct kiln_error **err)
+{
+	struct sock_filter *insns;
+	struct sock_fprog prog;
+	struct stat st;
+	ssize_t n;
+	int fd, e;
+
+	if (fstat(bpf_fd, &st) < 0)
+		return kiln_error_set(err, errno, "seccomp: filter fd");
+	if (st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter) != 0 ||
+	    st.st_size > (off_t)(BPF_MAXINSNS * sizeof(struct sock_filter)))
+		return kiln_error_set(err, EINVAL, "seccomp: filter of %lld bytes is not a BPF program",
+				      (long long)st.st_size);
+	insns = malloc((size_t)st.st_size);
+	if (insns == NULL)
+		return kiln_error_set(err, ENOMEM, "seccomp: filter");
+	n = pread(bpf_fd, insns, (size_t)st.st_size, 0);
+	if (n != (ssize_t)st.st_size) {
+		free(insns);
+		return kiln_error_set(err, n < 0 ? errno : EIO, "seccomp: read filter");
+	}
+	prog.len = (unsigned short)((size_t)st.st_size / sizeof(struct sock_filter));
+	prog.filter = insns;
+	fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+			  &prog);
+	e = errno;
+	free(insns);
+	if (fd < 0 && e == EBUSY)
+		return kiln_error_set(err, e,
+				      "seccomp: load filter: another seccomp listener is "
+				      "installed (is kiln running inside a sandbox?)");
+	if (fd < 0)
+		return kiln_error_set(err, e, "seccomp: load filter");
+	/* The filter is in force from here on. The kernel creates the
+	 * listener O_CLOEXEC: a build holding its own listener could answer
+	 * its denials with success. */
+	return fd;
+}
+
+int kiln_seccomp_install(struct kiln_error **err)
+{
+	int bpf = kiln_seccomp_compile(err), fd;
+
+	if (bpf < 0)
+		return -1;
+	fd = kiln_seccomp_load(bpf, err);
+	close(bpf);
 	return fd;
 }
 

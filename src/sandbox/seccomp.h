@@ -30,19 +30,25 @@ struct kiln_seccomp_rule {
 extern const struct kiln_seccomp_rule kiln_seccomp_rules[];
 extern const size_t kiln_seccomp_nrules;
 
-/* Build the filter, load it into the calling thread (no_new_privs must be
- * set already) and return the notification fd (FD_CLOEXEC). Fails closed:
- * on error nothing may be run (the filter may or may not be loaded).
+/* Build the filter and export its BPF program into a sealed memfd
+ * (O_CLOEXEC), returned. The supervisor compiles it while init builds the
+ * mounts, which keeps the compile (about a millisecond) off the start-up
+ * path; the build process only loads it. */
+int kiln_seccomp_compile(struct kiln_error **err);
+
+/* Load the program in bpf_fd into the calling process (no_new_privs must be
+ * set already) with a new listener, and return the notification fd
+ * (FD_CLOEXEC). Fails closed: on error nothing may be run.
  *
  * The caller owns the fd: it passes it to the supervisor (kiln_send_fd)
  * and closes its own copy before execve. The command must never hold it,
  * or it could answer its own denials with success; FD_CLOEXEC is the last
  * line of that defence. If the supervisor closes its copy, denied syscalls
- * fail with ENOSYS from then on (still denied, no longer counted).
- *
- * Call once per process: libseccomp keeps the listener in global state, so
- * a second call fails with EBUSY. Takes no lock, allocates nothing that
- * outlives the call, opens no fd but the one returned. */
+ * fail with ENOSYS from then on (still denied, no longer counted). A second
+ * listener in the same process tree fails with EBUSY (kernel rule). */
+int kiln_seccomp_load(int bpf_fd, struct kiln_error **err);
+
+/* compile + load in one process (tests). */
 int kiln_seccomp_install(struct kiln_error **err);
 
 /* Supervisor: receive one notification from notify_fd, reply with the

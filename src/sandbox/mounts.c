@@ -102,11 +102,12 @@ static int set_attr(const char *path, uint64_t set, bool recursive, struct kiln_
 	return 0;
 }
 
+/* attr 0: the caller sets attributes later, recursively, on a parent mount. */
 static int bind(const char *src, const char *dst, uint64_t attr, struct kiln_error **err)
 {
 	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return kiln_error_set(err, errno, "bind %s on %s", src, dst);
-	return set_attr(dst, attr, true, err);
+	return attr ? set_attr(dst, attr, true, err) : 0;
 }
 
 static int mount_tmpfs(const char *dst, unsigned long flags, const char *opts,
@@ -191,21 +192,59 @@ static int mirror(const char *base, const char *rel, uint64_t attr, bool need_wo
 	return bind(src, dst, attr, err);
 }
 
+/* Small regular files of /etc are copied rather than bind-mounted: a copy
+ * is a handful of cheap system calls, a bind mount takes the namespace
+ * lock twice (mount + attributes). Directories are still bound. */
+#define ETC_COPY_MAX (256 * 1024)
+
+static int copy_small(const char *src, const char *dst, const struct stat *st,
+		      struct kiln_error **err)
+{
+	cleanup_fd int in = -1, out = -1;
+	char buf[16384];
+	ssize_t n;
+
+	in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	if (in < 0)
+		return kiln_error_set(err, errno, "open %s", src);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, st->st_mode & 0644);
+	if (out < 0)
+		return kiln_error_set(err, errno, "create %s", dst);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (kiln_write_all(out, buf, (size_t)n) < 0)
+			return kiln_error_set(err, errno, "write %s", dst);
+	if (n < 0)
+		return kiln_error_set(err, errno, "read %s", src);
+	return 0;
+}
+
 static int setup_etc(const struct kiln_sandbox *sb, const char *base, struct kiln_error **err)
 {
 	const uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-	char etc_base[PATH_MAX];
 	char passwd[512];
 	size_t i;
 
+	/* Its own tmpfs, so that one recursive mount_setattr at the end makes
+	 * it and every directory bound into it read-only. */
 	if (mkdir(R "/etc", 0755) < 0)
 		return kiln_error_set(err, errno, "mkdir /etc");
-	snprintf(etc_base, sizeof(etc_base), "%s/etc", strcmp(base, "/") == 0 ? "" : base);
+	if (mount_tmpfs(R "/etc", MS_NOSUID | MS_NODEV, "mode=0755,size=4m,nr_inodes=256", err) < 0)
+		return -1;
 	for (i = 0; i < sizeof(etc_allow) / sizeof(etc_allow[0]); i++) {
-		char rel[64];
+		char src[PATH_MAX], dst[PATH_MAX];
+		struct stat st;
 
-		snprintf(rel, sizeof(rel), "etc/%s", etc_allow[i]);
-		if (mirror(base, rel, ro, true, err) < 0)
+		snprintf(src, sizeof(src), "%s/etc/%s", strcmp(base, "/") == 0 ? "" : base,
+			 etc_allow[i]);
+		snprintf(dst, sizeof(dst), R "/etc/%s", etc_allow[i]);
+		if (lstat(src, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_IROTH) &&
+		    st.st_size <= ETC_COPY_MAX) {
+			if (copy_small(src, dst, &st, err) < 0)
+				return kiln_error_prefix(err, "/etc");
+			continue;
+		}
+		snprintf(src, sizeof(src), "etc/%s", etc_allow[i]);
+		if (mirror(base, src, 0, true, err) < 0)
 			return kiln_error_prefix(err, "/etc");
 	}
 	snprintf(passwd, sizeof(passwd),
@@ -232,7 +271,7 @@ static int setup_etc(const struct kiln_sandbox *sb, const char *base, struct kil
 	if (symlink("/proc/self/mounts", R "/etc/mtab") < 0)
 		return kiln_error_set(err, errno, "symlink /etc/mtab");
 	(void)sb;
-	return 0;
+	return set_attr(R "/etc", ro, true, err);
 }
 
 static int setup_dev(const struct kiln_sandbox *sb, struct kiln_error **err)

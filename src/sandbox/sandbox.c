@@ -841,7 +841,7 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 		close(fd);
 	}
 	slot = prepare_identity(&run, err);
-	if (slot < 0 || prepare_cgroup(&run, slot, err) < 0)
+	if (slot < 0)
 		goto fail;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0 ||
@@ -907,13 +907,15 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 		kiln_error_set(err, errno, "start init");
 		goto fail_run;
 	}
-	/* While init builds the filesystem: compile the seccomp program and
-	 * move init into the cgroup (a v1 migration waits for an RCU grace
-	 * period). init enters its cgroup namespace only after CONTINUE. */
+	/* While init builds the filesystem: compile the seccomp program,
+	 * create the cgroup and move init into it (a v1 migration waits for an
+	 * RCU grace period). init enters its cgroup namespace only after
+	 * CONTINUE, and nothing of the build runs before that. */
 	bpf = kiln_seccomp_compile(err);
 	if (bpf < 0)
 		goto fail_run;
-	if (run.cg && kiln_cgroup_attach(run.cg, pid, err) < 0)
+	if (prepare_cgroup(&run, slot, err) < 0 ||
+	    (run.cg && kiln_cgroup_attach(run.cg, pid, err) < 0))
 		goto fail_run;
 	if (sb->rootless) {
 		/* init made the disk in its own user namespace (the only one

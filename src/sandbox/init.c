@@ -118,7 +118,9 @@ static void wipe_exec_strings(void)
 		p = end + (*end == ' ');
 	}
 	/* v = arg_start, arg_end, env_start, env_end */
-	if (v[2] > v[1] && v[3] > v[2] && v[3] - v[2] < (64UL << 20))
+	/* The kernel places the environment right after the arguments:
+	 * env_start == arg_end is the normal case. */
+	if (v[2] >= v[1] && v[3] > v[2] && v[3] - v[2] < (64UL << 20))
 		memset((void *)v[2], 0, v[3] - v[2]);
 	if (v[1] > v[0] && v[1] - v[0] < (64UL << 20)) {
 		memset((void *)v[0], 0, v[1] - v[0]);
@@ -140,6 +142,18 @@ void kiln_init_main(struct kiln_sandbox *sb, int chan, int bchan, int out_w, int
 	/* Dumpable until the supervisor has written our id maps (it needs
 	 * /proc/PID/uid_map to be ours); nothing else runs in here before. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* Leave the caller's session and terminal: init never holds the
+	 * caller's stdin/stdout/stderr (which may be the operator's tty). */
+	{
+		int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (dn < 0 || dup2(dn, 0) < 0 || dup2(dn, 1) < 0 || dup2(dn, 2) < 0)
+			kiln_child_fail(chan, "stdio to /dev/null: %s", strerror(errno));
+		if (dn > 2)
+			close(dn);
+		if (setsid() < 0)
+			kiln_child_fail(chan, "setsid: %s", strerror(errno));
+	}
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	for (size_t i = 0; i < sb->nbinds; i++)

@@ -44,6 +44,9 @@ struct kiln_bind {
 	 * (open_tree), so that init, an unprivileged uid on the host, need not
 	 * be able to walk the path to it. -1 rootless (init binds by path). */
 	int tree_fd;
+	/* Rootless, in init: an O_PATH handle on src, taken before the staging
+	 * tmpfs covers /tmp. */
+	int path_fd;
 };
 
 struct kiln_sandbox {

@@ -452,7 +452,7 @@ static int make_mountpoint(const char *dst, bool dir, struct kiln_error **err)
 
 static int setup_binds(const struct kiln_sandbox *sb, struct kiln_error **err)
 {
-	char dst[PATH_MAX];
+	char dst[PATH_MAX], src[64];
 	struct stat st;
 	size_t i;
 
@@ -474,26 +474,24 @@ static int setup_binds(const struct kiln_sandbox *sb, struct kiln_error **err)
 				return kiln_error_set(err, errno, "bind %s on %s", b->src, b->dst);
 			continue;
 		}
-		if (stat(b->src, &st) < 0)
-			return kiln_error_set(err, errno,
-					      "--bind %s: not reachable by the sandbox's uid",
-					      b->src);
+		if (fstat(b->path_fd, &st) < 0)
+			return kiln_error_set(err, errno, "--bind %s", b->src);
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", b->path_fd);
 		if (make_mountpoint(dst, S_ISDIR(st.st_mode), err) < 0 ||
-		    bind(b->src, dst, attr, err) < 0)
-			return -1;
+		    bind(src, dst, attr, err) < 0)
+			return kiln_error_prefix(err, "--bind %s", b->src);
 	}
 	return 0;
 }
 
-int kiln_mounts_setup(struct kiln_sandbox *sb, int chan, struct kiln_error **err)
+/* Everything below the staging tmpfs; base is "/" or a /proc/self/fd path
+ * standing for --root. */
+static int mounts_build(struct kiln_sandbox *sb, int chan, const char *base,
+			struct kiln_error **err)
 {
 	const uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-	const char *base = sb->root ? sb->root : "/";
 	size_t i;
 
-	/* Nothing we mount may propagate back to the host. */
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return kiln_error_set(err, errno, "make / private");
 	if (mount_tmpfs(STAGE, MS_NOSUID | MS_NODEV, "mode=0755,size=1m,nr_inodes=64", err) < 0)
 		return -1;
 	if (setup_disk(sb, chan, err) < 0)
@@ -525,6 +523,49 @@ int kiln_mounts_setup(struct kiln_sandbox *sb, int chan, struct kiln_error **err
 	/* The root itself becomes read-only: nothing can be created at /. */
 	if (mount(NULL, R, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return kiln_error_set(err, errno, "remount / read-only");
+	return 0;
+}
+
+int kiln_mounts_setup(struct kiln_sandbox *sb, int chan, struct kiln_error **err)
+{
+	const char *base = "/";
+	char base_buf[64];
+	int base_fd = -1, r = 0;
+	size_t i;
+
+	/* Nothing we mount may propagate back to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return kiln_error_set(err, errno, "make / private");
+	/* The staging tmpfs covers /tmp: take handles on --root and on the
+	 * sources of binds made by path before it does, and use them through
+	 * /proc/self/fd, so that a source below /tmp stays reachable. */
+	if (sb->root) {
+		base_fd = open(sb->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (base_fd < 0)
+			return kiln_error_set(err, errno,
+					      "--root %s: not reachable by the sandbox's uid", sb->root);
+		snprintf(base_buf, sizeof(base_buf), "/proc/self/fd/%d", base_fd);
+		base = base_buf;
+	}
+	for (i = 0; i < sb->nbinds && r == 0; i++) {
+		if (sb->binds[i].tree_fd >= 0)
+			continue;
+		sb->binds[i].path_fd = open(sb->binds[i].src, O_PATH | O_CLOEXEC);
+		if (sb->binds[i].path_fd < 0)
+			r = kiln_error_set(err, errno, "--bind %s: not reachable by the sandbox's uid",
+					   sb->binds[i].src);
+	}
+	if (r == 0)
+		r = mounts_build(sb, chan, base, err);
+	if (base_fd >= 0)
+		close(base_fd);
+	for (i = 0; i < sb->nbinds; i++)
+		if (sb->binds[i].path_fd >= 0) {
+			close(sb->binds[i].path_fd);
+			sb->binds[i].path_fd = -1;
+		}
+	if (r < 0)
+		return -1;
 
 	if (chdir(R) < 0)
 		return kiln_error_set(err, errno, "chdir %s", R);

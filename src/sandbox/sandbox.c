@@ -192,6 +192,7 @@ int kiln_sandbox_add_bind(struct kiln_sandbox *sb, const char *src, const char *
 	nb[sb->nbinds].dst = strdup(dst);
 	nb[sb->nbinds].readonly = readonly;
 	nb[sb->nbinds].tree_fd = -1;
+	nb[sb->nbinds].path_fd = -1;
 	if (nb[sb->nbinds].dst == NULL) {
 		free(abs);
 		return kiln_error_set(err, ENOMEM, "bind");

@@ -108,6 +108,11 @@ new_src() {
 # ---- Helpers for the process, network, resource and lifecycle checks
 # (07-12, rootless, cli). All host-side, all bounded in time.
 
+# The system python: starts faster than a version-manager shim, and is the
+# one the sandbox sees under /usr.
+KPY=/usr/bin/python3
+[ -x "$KPY" ] || KPY=python3
+
 # now_ms: wall-clock time in milliseconds.
 now_ms() { local t; t=$(date +%s%N); echo $((t / 1000000)); }
 
@@ -162,7 +167,7 @@ kiln_finish() {
 #   marker STRING   host pids (other than this scan) whose cmdline has STRING
 #   count           number of processes on the host
 _kproc() {
-  python3 - "$@" <<'PY'
+  "$KPY" - "$@" <<'PY'
 import os, sys
 def pids():
     for p in os.listdir("/proc"):
@@ -244,14 +249,14 @@ wait_no_marker() {
 # report_py EXPR: a python expression over the last report `r`, printed as
 # JSON (strings bare). E.g. report_py 'r["export"]["skipped"]'.
 report_py() {
-  python3 -c 'import json,sys
+  "$KPY" -c 'import json,sys
 r=json.load(open(sys.argv[1])); v=eval(sys.argv[2])
 print(v if isinstance(v,str) else json.dumps(v))' "$WORK/report.json" "$1" 2>/dev/null
 }
 
 # free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  "$KPY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 # tcp_canary PORT LOG: start a host listener on 127.0.0.1:PORT that appends
@@ -259,7 +264,7 @@ free_port() {
 # the same port); returns once it listens. Sets CANARY_PID; killed at exit.
 # Call it directly, not in $(...).
 tcp_canary() {
-  python3 - "$1" "$2" >/dev/null 2>&1 <<'PY' &
+  "$KPY" - "$1" "$2" >/dev/null 2>&1 <<'PY' &
 import os, select, socket, sys
 port, log = int(sys.argv[1]), sys.argv[2]
 t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -281,4 +286,69 @@ PY
   local n=0
   while [ ! -e "$2.ready" ] && [ "$n" -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
   [ -e "$2.ready" ]
+}
+
+# ---- Helpers for the secrets, tampering, privilege, terminal and /proc
+# checks (01-06). Host-side, bounded in time.
+
+# proc_status PID KEY: the value of KEY in /proc/PID/status, e.g.
+# proc_status 1234 CapEff -> 0000000000000000 ("Uid" gives all four ids).
+proc_status() { sed -n "s/^$2:[[:space:]]*//p" "/proc/$1/status" 2>/dev/null; }
+
+# wait_output PATTERN SECONDS: wait until the background kiln's stdout
+# ($WORK/out.txt, see kiln_start) has a line matching PATTERN (grep -E).
+wait_output() {
+  local n=0 max=$(($2 * 20))
+  while ! grep -qE -- "$1" "$WORK/out.txt" 2>/dev/null; do
+    [ "$n" -ge "$max" ] && return 1
+    proc_alive "$KPID" || { grep -qE -- "$1" "$WORK/out.txt" 2>/dev/null; return; }
+    sleep 0.05
+    n=$((n + 1))
+  done
+  return 0
+}
+
+# sandbox_procs KPID: host pids of the sandbox's processes other than its
+# init (the build and its children), waiting up to 5 s for init.
+sandbox_procs() {
+  local init p
+  init=$(sandbox_init "$1") || return 1
+  for p in $(ns_pids "$init"); do
+    [ "$p" != "$init" ] && echo "$p"
+  done
+  return 0
+}
+
+# expect_out DESC PATTERN: ok if the last run's stdout has a line matching
+# PATTERN (grep -E); shows the lines of the same attempt otherwise.
+expect_out() {
+  local desc=$1 pat=$2
+  if grep -qE -- "$pat" "$WORK/out.txt" 2>/dev/null; then
+    ok 0 "$desc"
+  else
+    ok 1 "$desc"
+    diag "expected a line matching: $pat"
+    # The lines of the same attempt: those sharing the pattern's first word.
+    local w=${pat#^}
+    w=${w%%[ :]*}
+    grep -F -- "$w" "$WORK/out.txt" 2>/dev/null | head -3 | diag_lines "got: "
+  fi
+}
+
+# expect_denied NAME MIN: ok if the supervisor counted at least MIN seccomp
+# denials of syscall NAME in the last report.
+expect_denied() {
+  local c st=1
+  c=$(denied_count "$1")
+  [ "${c:-0}" -ge "$2" ] && st=0
+  ok "$st" "seccomp denials of $1 counted by the supervisor: $c >= $2"
+}
+
+# diag_lines [PREFIX]: stdin as TAP comment lines (diag takes one line).
+diag_lines() { sed "s/^/# ${1:-}/"; }
+
+# special_files DIR: everything under DIR that is setuid, setgid, sticky,
+# a device, fifo or socket (one per line, empty if none).
+special_files() {
+  find "$1" \( -perm /7000 -o -type b -o -type c -o -type p -o -type s \) -printf '%M %p\n' 2>/dev/null
 }

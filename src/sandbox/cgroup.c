@@ -55,6 +55,7 @@ static const char *const ctrl_names[KILN_CG_NCTRL] = {
 	[KILN_CG_PIDS] = "pids",
 	[KILN_CG_CPU] = "cpu",
 	[KILN_CG_FREEZER] = "freezer",
+	[KILN_CG_CPUACCT] = "cpuacct",
 };
 
 const char *kiln_cgroup_ctrl_name(enum kiln_cgroup_ctrl c)
@@ -1616,6 +1617,21 @@ int kiln_cgroup_stats(struct kiln_cgroup *cg, struct kiln_cgroup_stats *st, stru
 	}
 	if (r == 0)
 		r = stat_u64(pids, "pids.events", "max", &st->pids_max_hits, err);
+	/* CPU time from the kernel's accounting: unlike the rusage of a
+	 * killed init, it covers every process the run ever had. */
+	if (r == 0 && cg->version == 1) {
+		struct cg_dir *acct = dir_for(cg, KILN_CG_CPUACCT);
+
+		r = stat_u64(acct, "cpuacct.usage_user", NULL, &st->cpu_user_ns, err);
+		if (r == 0)
+			r = stat_u64(acct, "cpuacct.usage_sys", NULL, &st->cpu_sys_ns, err);
+	} else if (r == 0 && cg->ndirs > 0) {
+		r = stat_u64(&cg->dir[0], "cpu.stat", "user_usec", &st->cpu_user_ns, err);
+		if (r == 0)
+			r = stat_u64(&cg->dir[0], "cpu.stat", "system_usec", &st->cpu_sys_ns, err);
+		st->cpu_user_ns *= 1000;
+		st->cpu_sys_ns *= 1000;
+	}
 	if (r < 0)
 		return kiln_error_prefix(err, "statistics of cgroup '%s'", cg->name);
 	return 0;

@@ -44,6 +44,8 @@ struct kiln_cgroup_stats {
 	uint64_t peak_memory;	/* bytes, 0 if unknown */
 	uint64_t oom_kills;	/* processes killed by the memory limit */
 	uint64_t pids_max_hits; /* forks refused by the pids limit */
+	uint64_t cpu_user_ns;	/* CPU time of every process that was in the */
+	uint64_t cpu_sys_ns;	/* cgroup (v1 cpuacct, v2 cpu.stat); 0 if unknown */
 };
 
 struct kiln_cgroup;
@@ -95,11 +97,12 @@ enum kiln_cgroup_ctrl {
 	KILN_CG_PIDS,
 	KILN_CG_CPU,
 	KILN_CG_FREEZER,
+	KILN_CG_CPUACCT, /* v1 only: CPU time of the run, even when it is killed */
 	KILN_CG_NCTRL,
 };
 #define KILN_CG_BIT(c) (1U << (c))
 
-/* "memory", "pids", "cpu", "freezer"; NULL when out of range. */
+/* "memory", "pids", "cpu", "freezer", "cpuacct"; NULL when out of range. */
 const char *kiln_cgroup_ctrl_name(enum kiln_cgroup_ctrl c);
 
 /* A process's cgroup paths, parsed from /proc/<pid>/cgroup text: "0::/path"

@@ -175,6 +175,10 @@ void kiln_init_main(struct kiln_sandbox *sb, int chan, int bchan, int out_w, int
 	if (setresgid(sb->init_gid, sb->init_gid, sb->init_gid) < 0 ||
 	    setresuid(sb->init_uid, sb->init_uid, sb->init_uid) < 0)
 		kiln_child_fail(chan, "become root of the user namespace: %s", strerror(errno));
+	/* A credential change clears the parent-death signal: set it again.
+	 * Had the supervisor already died, the CONTINUE below reads EOF. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		kiln_child_fail(chan, "parent-death signal: %s", strerror(errno));
 	if (prctl(PR_SET_DUMPABLE, 0) < 0)
 		kiln_child_fail(chan, "make init non-dumpable: %s", strerror(errno));
 	if (sethostname(KILN_HOSTNAME, strlen(KILN_HOSTNAME)) < 0 ||

@@ -141,7 +141,23 @@ int kiln_sandbox_set_source(struct kiln_sandbox *sb, const char *dir, struct kil
 
 int kiln_sandbox_set_output_dir(struct kiln_sandbox *sb, const char *dir, struct kiln_error **err)
 {
-	return set_host_dir(&sb->outdir, dir, "--out", false, err);
+	struct stat st;
+	char *copy;
+
+	/* Kept as given, never resolved: the export opens it O_NOFOLLOW, so a
+	 * symlink planted at this path (say, by an earlier export) is refused
+	 * rather than followed. */
+	if (dir[0] == '\0')
+		return kiln_error_set(err, EINVAL, "--out: empty path");
+	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode))
+		return kiln_error_set(err, ELOOP, "--out %s is a symbolic link; give the real directory",
+				      dir);
+	copy = strdup(dir);
+	if (copy == NULL)
+		return kiln_error_set(err, ENOMEM, "--out");
+	free(sb->outdir);
+	sb->outdir = copy;
+	return 0;
 }
 
 int kiln_sandbox_set_root(struct kiln_sandbox *sb, const char *dir, struct kiln_error **err)
@@ -650,6 +666,10 @@ static void finish_result(struct run *run)
 	if (run->cg && kiln_cgroup_stats(run->cg, &cs, &e) < 0)
 		kiln_error_free(&e);
 	r->peak_memory = cs.peak_memory;
+	if (cs.cpu_user_ns + cs.cpu_sys_ns > r->user_ns + r->sys_ns) {
+		r->user_ns = cs.cpu_user_ns;
+		r->sys_ns = cs.cpu_sys_ns;
+	}
 	if (run->disk >= 0 && fstatfs(run->disk, &sf) == 0)
 		disk_full = sf.f_bavail == 0 || sf.f_ffree == 0;
 

@@ -51,11 +51,8 @@
 #define SUPERVISOR	  "kiln-supervisor"
 
 static const char *const ctrl_names[KILN_CG_NCTRL] = {
-	[KILN_CG_MEMORY] = "memory",
-	[KILN_CG_PIDS] = "pids",
-	[KILN_CG_CPU] = "cpu",
-	[KILN_CG_FREEZER] = "freezer",
-	[KILN_CG_CPUACCT] = "cpuacct",
+	[KILN_CG_MEMORY] = "memory",   [KILN_CG_PIDS] = "pids",	      [KILN_CG_CPU] = "cpu",
+	[KILN_CG_FREEZER] = "freezer", [KILN_CG_CPUACCT] = "cpuacct",
 };
 
 const char *kiln_cgroup_ctrl_name(enum kiln_cgroup_ctrl c)

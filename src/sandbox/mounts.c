@@ -543,7 +543,8 @@ int kiln_mounts_setup(struct kiln_sandbox *sb, int chan, struct kiln_error **err
 		base_fd = open(sb->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (base_fd < 0)
 			return kiln_error_set(err, errno,
-					      "--root %s: not reachable by the sandbox's uid", sb->root);
+					      "--root %s: not reachable by the sandbox's uid",
+					      sb->root);
 		snprintf(base_buf, sizeof(base_buf), "/proc/self/fd/%d", base_fd);
 		base = base_buf;
 	}
@@ -552,7 +553,8 @@ int kiln_mounts_setup(struct kiln_sandbox *sb, int chan, struct kiln_error **err
 			continue;
 		sb->binds[i].path_fd = open(sb->binds[i].src, O_PATH | O_CLOEXEC);
 		if (sb->binds[i].path_fd < 0)
-			r = kiln_error_set(err, errno, "--bind %s: not reachable by the sandbox's uid",
+			r = kiln_error_set(err, errno,
+					   "--bind %s: not reachable by the sandbox's uid",
 					   sb->binds[i].src);
 	}
 	if (r == 0)

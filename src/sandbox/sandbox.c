@@ -150,8 +150,8 @@ int kiln_sandbox_set_output_dir(struct kiln_sandbox *sb, const char *dir, struct
 	if (dir[0] == '\0')
 		return kiln_error_set(err, EINVAL, "--out: empty path");
 	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode))
-		return kiln_error_set(err, ELOOP, "--out %s is a symbolic link; give the real directory",
-				      dir);
+		return kiln_error_set(err, ELOOP,
+				      "--out %s is a symbolic link; give the real directory", dir);
 	copy = strdup(dir);
 	if (copy == NULL)
 		return kiln_error_set(err, ENOMEM, "--out");

@@ -565,7 +565,8 @@ int kiln_seccomp_load(int bpf_fd, struct kiln_error **err)
 		return kiln_error_set(err, errno, "seccomp: filter fd");
 	if (st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter) != 0 ||
 	    st.st_size > (off_t)(BPF_MAXINSNS * sizeof(struct sock_filter)))
-		return kiln_error_set(err, EINVAL, "seccomp: filter of %lld bytes is not a BPF program",
+		return kiln_error_set(err, EINVAL,
+				      "seccomp: filter of %lld bytes is not a BPF program",
 				      (long long)st.st_size);
 	insns = malloc((size_t)st.st_size);
 	if (insns == NULL)

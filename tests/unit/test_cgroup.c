@@ -588,7 +588,8 @@ static void test_fake_v2(void)
 		ok(r == 0, "fake v2: kill of an empty cgroup succeeds");
 		show_err(e);
 		kiln_error_free(&e);
-		ok(!exists(pathf("%s/job1/cgroup.kill", t)), "empty cgroup: cgroup.kill not written");
+		ok(!exists(pathf("%s/job1/cgroup.kill", t)),
+		   "empty cgroup: cgroup.kill not written");
 		kiln_cgroup_destroy(cg);
 		cg = NULL;
 		ok(!exists(pathf("%s/job1", t)), "fake v2: destroy removes the cgroup");

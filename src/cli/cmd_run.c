@@ -22,6 +22,8 @@
 	"\n"                                                                                       \
 	"  -s, --source DIR       copy DIR's contents to /workspace (the working directory);\n"    \
 	"                         the build's writes never reach DIR\n"                            \
+	"      --source-archive FILE  unpack the tar archive FILE (.tar, .tar.gz, .xz, .zst)\n"    \
+	"                         into /workspace, inside the sandbox (exit 65 if refused)\n"      \
 	"  -o, --out DIR          afterwards, export /workspace/out into DIR (absent or empty):\n" \
 	"                         files and directories, symlinks recreated (never followed),\n"   \
 	"                         setuid/setgid/sticky bits and devices dropped\n"                 \
@@ -57,6 +59,7 @@ enum {
 	OPT_OUTPUT_LIMIT,
 	OPT_FAKE_ROOT,
 	OPT_REPORT,
+	OPT_SOURCE_ARCHIVE,
 };
 
 static const struct option run_opts[] = {
@@ -74,6 +77,7 @@ static const struct option run_opts[] = {
 	{"output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
 	{"fake-root", no_argument, NULL, OPT_FAKE_ROOT},
 	{"report", required_argument, NULL, OPT_REPORT},
+	{"source-archive", required_argument, NULL, OPT_SOURCE_ARCHIVE},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -166,6 +170,17 @@ static int parse_run(struct kiln_sandbox *sb, int argc, char **argv, const char 
 			break;
 		case OPT_FAKE_ROOT: kiln_sandbox_set_fake_root(sb, true); break;
 		case OPT_REPORT: *report = optarg; break;
+		case OPT_SOURCE_ARCHIVE: {
+			int fd = open(optarg, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+			if (fd < 0) {
+				r = kiln_error_set(err, errno, "--source-archive %s", optarg);
+				break;
+			}
+			r = kiln_sandbox_set_source_archive(sb, fd, 200000, 1024, err);
+			close(fd);
+			break;
+		}
 		case 'q': *quiet = true; break;
 		case 'h': fputs(USAGE_RUN, stdout); exit(0);
 		default:
@@ -189,6 +204,7 @@ static const char *reason_text(enum kiln_reason r)
 	case KILN_REASON_DISK: return "disk limit reached";
 	case KILN_REASON_OUTPUT_LIMIT: return "output limit reached";
 	case KILN_REASON_CANCELLED: return "cancelled";
+	case KILN_REASON_ARCHIVE: return "source archive refused";
 	default: return kiln_reason_name(r);
 	}
 }
@@ -255,6 +271,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!quiet && res->reason != KILN_REASON_EXITED && res->reason != KILN_REASON_SIGNALED)
 		cli_err("stopped: %s (exit %d)", reason_text(res->reason), code);
+	if (res->archive_error && !quiet)
+		cli_err("source archive refused: %s", res->archive_error);
 	if (res->export_error) {
 		cli_err("export of /workspace/out failed: %s", res->export_error);
 		if (code == 0)

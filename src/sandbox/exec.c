@@ -20,6 +20,8 @@
 #include "core/sys.h"
 #include "sandbox/internal.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/unpack.h"
+#include <sys/stat.h>
 
 static void set_rlimit(int bchan, int which, const char *name, rlim_t v)
 {
@@ -71,7 +73,7 @@ static char **build_env(const struct kiln_sandbox *sb)
 void kiln_exec_main(struct kiln_sandbox *sb, int bchan, int out_w, int err_w, int ruleset_fd,
 		    int bpf_fd)
 {
-	const int keep[] = {bchan, ruleset_fd, bpf_fd};
+	const int keep[] = {bchan, ruleset_fd, bpf_fd, sb->archive_fd};
 	extern char **environ;
 	struct kiln_error *err = NULL;
 	sigset_t none;
@@ -83,7 +85,7 @@ void kiln_exec_main(struct kiln_sandbox *sb, int bchan, int out_w, int err_w, in
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
 		kiln_child_fail(bchan, "set up stdio: %s", strerror(errno));
-	if (kiln_close_fds_except(keep, 3) < 0)
+	if (kiln_close_fds_except(keep, sb->archive_fd >= 0 ? 4 : 3) < 0)
 		kiln_child_fail(bchan, "close inherited file descriptors: %s", strerror(errno));
 
 	sigemptyset(&none);
@@ -121,6 +123,24 @@ void kiln_exec_main(struct kiln_sandbox *sb, int bchan, int out_w, int err_w, in
 		kiln_child_fail(bchan, "send seccomp listener: %s", strerror(errno));
 	close(nfd);
 	close(bpf_fd);
+
+	/* The submitted archive is unpacked here: every protection above is in
+	 * force, so a crafted archive gets no more than the script would. */
+	if (sb->archive_fd >= 0) {
+		struct kiln_unpack_limits lim = {
+			.max_bytes = sb->limit[KILN_LIMIT_DISK],
+			.max_files = sb->archive_max_files,
+			.max_path = sb->archive_max_path,
+		};
+		char msg[sizeof(((struct kiln_msg *)0)->text)];
+
+		umask(022);
+		if (kiln_unpack(sb->archive_fd, &lim, msg, sizeof(msg)) < 0) {
+			kiln_msg_send(bchan, KILN_MSG_ARCHIVE, 0, -1, msg);
+			_exit(KILN_EXIT_DATAERR);
+		}
+		close(sb->archive_fd);
+	}
 
 	environ = env;
 	execvp(sb->argv[0], sb->argv);

@@ -131,7 +131,7 @@ static void wipe_exec_strings(void)
 
 void kiln_init_main(struct kiln_sandbox *sb, int chan, int bchan, int out_w, int err_w)
 {
-	int keep[5 + KILN_MAX_BINDS] = {chan, bchan, out_w, err_w};
+	int keep[6 + KILN_MAX_BINDS] = {chan, bchan, out_w, err_w};
 	size_t nkeep = 4;
 	struct kiln_error *err = NULL;
 	struct kiln_msg m;
@@ -161,6 +161,8 @@ void kiln_init_main(struct kiln_sandbox *sb, int chan, int bchan, int out_w, int
 			keep[nkeep++] = sb->binds[i].tree_fd;
 	if (sb->disk_fd >= 0)
 		keep[nkeep++] = sb->disk_fd;
+	if (sb->archive_fd >= 0)
+		keep[nkeep++] = sb->archive_fd;
 	if (kiln_close_fds_except(keep, nkeep) < 0)
 		kiln_child_fail(chan, "close inherited file descriptors: %s", strerror(errno));
 	wipe_exec_strings();

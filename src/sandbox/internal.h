@@ -79,6 +79,12 @@ struct kiln_sandbox {
 	 * user namespace (so every uid is mapped on it) and attached by init.
 	 * -1 rootless: init creates it and sends it to the supervisor. */
 	int disk_fd;
+	/* The source as an archive, unpacked by the build process. */
+	int archive_fd;
+	uint64_t archive_max_files, archive_max_path;
+	/* Paths of /workspace to export (default: the contents of out/). */
+	char **exports;
+	size_t nexports;
 };
 
 enum kiln_msg_type {
@@ -89,6 +95,7 @@ enum kiln_msg_type {
 	KILN_MSG_NOTIFY_FD, /* build -> supervisor: seccomp listener fd */
 	KILN_MSG_STARTED,   /* init -> supervisor: build forked, code = landlock abi */
 	KILN_MSG_EXIT,	    /* init -> supervisor: code = build's wait status */
+	KILN_MSG_ARCHIVE,   /* build -> supervisor: the source archive was refused, text */
 };
 
 struct kiln_msg {

@@ -53,6 +53,7 @@ void kiln_result_free(struct kiln_result *r)
 	strv_free(r->export_skipped);
 	free(r->export_error);
 	free(r->cgroup_version);
+	free(r->archive_error);
 	free(r);
 }
 
@@ -67,6 +68,7 @@ const char *kiln_reason_name(enum kiln_reason r)
 	case KILN_REASON_DISK: return "disk";
 	case KILN_REASON_OUTPUT_LIMIT: return "output-limit";
 	case KILN_REASON_CANCELLED: return "cancelled";
+	case KILN_REASON_ARCHIVE: return "archive";
 	default: return "unknown";
 	}
 }
@@ -103,6 +105,9 @@ char *kiln_result_to_json(const struct kiln_result *r)
 	json_object_set_new(o, "denied_syscalls", den);
 	json_object_set_new(o, "protections", strv_json(r->protections));
 	json_object_set_new(o, "not_applied", strv_json(r->not_applied));
+	json_object_set_new(o, "archive_error",
+			    r->archive_error ? json_string(r->archive_error) : json_null());
+	json_object_set_new(o, "setup_ms", json_real((double)r->setup_ns / 1e6));
 	json_object_set_new(o, "cgroup",
 			    r->cgroup_version ? json_string(r->cgroup_version) : json_null());
 	if (r->exported || r->export_error) {

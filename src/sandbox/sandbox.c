@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -47,6 +48,7 @@ struct kiln_sandbox *kiln_sandbox_new(void)
 	sb->limit[KILN_LIMIT_OUTPUT] = KILN_DEFAULT_OUTPUT;
 	sb->source_date_epoch = KILN_DEFAULT_SOURCE_DATE_EPOCH;
 	sb->disk_fd = -1;
+	sb->archive_fd = -1;
 	if (pipe2(sb->cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		free(sb);
 		return NULL;
@@ -77,6 +79,9 @@ void kiln_sandbox_free(struct kiln_sandbox *sb)
 		free(sb->binds[i].dst);
 	}
 	free(sb->binds);
+	strv_free(sb->exports, sb->nexports);
+	if (sb->archive_fd >= 0)
+		close(sb->archive_fd);
 	free(sb->source);
 	free(sb->outdir);
 	free(sb->root);
@@ -134,8 +139,58 @@ static int set_host_dir(char **slot, const char *dir, const char *what, bool mus
 	return 0;
 }
 
+int kiln_sandbox_set_source_archive(struct kiln_sandbox *sb, int fd, uint64_t max_files,
+				    uint64_t max_path, struct kiln_error **err)
+{
+	int d;
+
+	if (sb->source != NULL)
+		return kiln_error_set(err, EINVAL,
+				      "a source directory and a source archive exclude each other");
+	d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (d < 0)
+		return kiln_error_set(err, errno, "source archive");
+	if (sb->archive_fd >= 0)
+		close(sb->archive_fd);
+	sb->archive_fd = d;
+	sb->archive_max_files = max_files;
+	sb->archive_max_path = max_path;
+	return 0;
+}
+
+int kiln_sandbox_add_export(struct kiln_sandbox *sb, const char *relpath, struct kiln_error **err)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(relpath);
+	char **nv;
+
+	/* "out/" and "out" are the same; the path must stay below /workspace. */
+	while (n > 1 && relpath[n - 1] == '/')
+		n--;
+	if (n == 0 || n + 2 > sizeof(buf))
+		return kiln_error_set(err, EINVAL, "export path '%s' is empty or too long",
+				      relpath);
+	snprintf(buf, sizeof(buf), "/%.*s", (int)n, relpath);
+	if (!kiln_sandbox_path_valid(buf))
+		return kiln_error_set(
+			err, EINVAL,
+			"export path '%s' must be relative to /workspace, without . or ..",
+			relpath);
+	nv = realloc(sb->exports, (sb->nexports + 1) * sizeof(char *));
+	if (nv == NULL)
+		return kiln_error_set(err, ENOMEM, "export");
+	sb->exports = nv;
+	if ((sb->exports[sb->nexports] = strdup(buf + 1)) == NULL)
+		return kiln_error_set(err, ENOMEM, "export");
+	sb->nexports++;
+	return 0;
+}
+
 int kiln_sandbox_set_source(struct kiln_sandbox *sb, const char *dir, struct kiln_error **err)
 {
+	if (sb->archive_fd >= 0)
+		return kiln_error_set(err, EINVAL,
+				      "a source directory and a source archive exclude each other");
 	return set_host_dir(&sb->source, dir, "--source", true, err);
 }
 
@@ -517,7 +572,9 @@ static void handle_bchan(struct run *run)
 	}
 	if (fd >= 0)
 		close(fd);
-	if (m.type == KILN_MSG_ERROR)
+	if (m.type == KILN_MSG_ARCHIVE && run->res->archive_error == NULL)
+		run->res->archive_error = strdup(m.text);
+	else if (m.type == KILN_MSG_ERROR)
 		setup_failed(run, m.text);
 	else
 		setup_failed(run, "unexpected message from the build process");
@@ -698,6 +755,9 @@ static void finish_result(struct run *run)
 	} else if (run->killed && run->kill_reason == KILN_REASON_CANCELLED) {
 		r->reason = KILN_REASON_CANCELLED;
 		r->exit_code = KILN_EXIT_SIGNAL_BASE + SIGINT;
+	} else if (r->archive_error != NULL) {
+		r->reason = KILN_REASON_ARCHIVE;
+		r->exit_code = KILN_EXIT_DATAERR;
 	} else if (cs.oom_kills > 0) {
 		r->reason = KILN_REASON_MEMORY;
 	} else if (cs.pids_max_hits > 0) {
@@ -705,6 +765,139 @@ static void finish_result(struct run *run)
 	} else if (disk_full && r->exit_code != 0) {
 		r->reason = KILN_REASON_DISK;
 	}
+}
+
+static void add_skipped(struct kiln_result *r, const char *path, const char *why)
+{
+	char line[PATH_MAX + 64];
+	size_t n = 0;
+
+	if (r->export_skipped)
+		while (r->export_skipped[n])
+			n++;
+	if (n >= 1000)
+		return;
+	snprintf(line, sizeof(line), "%s: %s", path, why);
+	{
+		char **nv = realloc(r->export_skipped, (n + 2) * sizeof(char *));
+		if (nv == NULL)
+			return;
+		nv[n] = strdup(line);
+		nv[n + 1] = NULL;
+		r->export_skipped = nv;
+	}
+}
+
+/* One regular file, never following a link, special bits dropped. */
+static int export_file(int sdir, int ddir, const char *name, uint64_t budget, uint64_t *bytes,
+		       struct kiln_error **err)
+{
+	cleanup_fd int in = -1, out = -1;
+	struct stat st;
+	char buf[65536];
+	uint64_t left;
+	ssize_t n;
+
+	in = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode))
+		return kiln_error_set(err, in < 0 ? errno : EINVAL, "%s: not a regular file", name);
+	if ((uint64_t)st.st_size > budget)
+		return kiln_error_set(err, EFBIG, "%s: larger than what is left of the disk limit",
+				      name);
+	out = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		return kiln_error_set(err, errno, "%s: create", name);
+	for (left = (uint64_t)st.st_size; left > 0; left -= (uint64_t)n) {
+		n = read(in, buf, left < sizeof(buf) ? left : sizeof(buf));
+		if (n <= 0)
+			break;
+		if (kiln_write_all(out, buf, (size_t)n) < 0)
+			return kiln_error_set(err, errno, "%s: write", name);
+	}
+	if (fchmod(out, st.st_mode & 0777) < 0)
+		return kiln_error_set(err, errno, "%s: chmod", name);
+	*bytes += (uint64_t)st.st_size - left;
+	return 0;
+}
+
+/* Export /workspace/<rel> to <out>/<rel>. Every component is opened
+ * O_NOFOLLOW on both sides: a symlink on the way is skipped, not followed. */
+static int export_path(struct run *run, int ws, int out, const char *rel, struct kiln_copy_opts *o,
+		       struct kiln_error **err)
+{
+	struct kiln_result *r = run->res;
+	char buf[PATH_MAX], *save = NULL, *comp, *next;
+	int sdir = dup(ws), ddir = dup(out), rc = -1;
+	struct stat st;
+
+	snprintf(buf, sizeof(buf), "%s", rel);
+	comp = strtok_r(buf, "/", &save);
+	while (comp != NULL && sdir >= 0 && ddir >= 0) {
+		next = strtok_r(NULL, "/", &save);
+		if (fstatat(sdir, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = 0; /* a missing artifact path is not an error */
+			goto done;
+		}
+		if (next != NULL || S_ISDIR(st.st_mode)) {
+			int ns, nd;
+
+			if (!S_ISDIR(st.st_mode)) {
+				add_skipped(r, rel, "a component is not a directory");
+				rc = 0;
+				goto done;
+			}
+			if (mkdirat(ddir, comp, 0755) < 0 && errno != EEXIST) {
+				kiln_error_set(err, errno, "export %s: mkdir", rel);
+				goto done;
+			}
+			ns = openat(sdir, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			nd = openat(ddir, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			close(sdir);
+			close(ddir);
+			sdir = ns;
+			ddir = nd;
+			if (sdir < 0 || ddir < 0) {
+				kiln_error_set(err, errno, "export %s: open", rel);
+				goto done;
+			}
+			if (next == NULL) {
+				struct kiln_copy_stats cs = {0};
+				int cr = kiln_copy_tree(sdir, ddir, o, &cs, err);
+
+				r->export_files += cs.files + cs.symlinks;
+				r->export_bytes += cs.bytes;
+				o->max_bytes =
+					o->max_bytes > cs.bytes ? o->max_bytes - cs.bytes : 1;
+				for (size_t i = 0; cs.skipped && cs.skipped[i]; i++)
+					add_skipped(r, cs.skipped[i], "skipped");
+				kiln_copy_stats_free(&cs);
+				if (cr < 0) {
+					kiln_error_prefix(err, "export %s", rel);
+					goto done;
+				}
+			}
+		} else if (S_ISREG(st.st_mode)) {
+			uint64_t b = 0;
+
+			if (export_file(sdir, ddir, comp, o->max_bytes, &b, err) < 0) {
+				kiln_error_prefix(err, "export %s", rel);
+				goto done;
+			}
+			r->export_files++;
+			r->export_bytes += b;
+			o->max_bytes = o->max_bytes > b ? o->max_bytes - b : 1;
+		} else {
+			add_skipped(r, rel, "not a regular file or directory");
+		}
+		comp = next;
+	}
+	rc = 0;
+done:
+	if (sdir >= 0)
+		close(sdir);
+	if (ddir >= 0)
+		close(ddir);
+	return rc;
 }
 
 static void export_out(struct run *run)
@@ -721,13 +914,25 @@ static void export_out(struct run *run)
 	};
 	struct kiln_copy_stats st = {0};
 	struct kiln_error *e = NULL;
-	cleanup_fd int src = -1, dst = -1;
+	cleanup_fd int src = -1, dst = -1, ws = -1;
 
 	if (sb->outdir == NULL || run->disk < 0)
 		return;
 	dst = open_outdir(sb->outdir, &e);
 	if (dst < 0)
 		goto fail;
+	if (sb->nexports > 0) {
+		ws = openat(run->disk, "ws", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (ws < 0) {
+			kiln_error_set(&e, errno, "open the workspace");
+			goto fail;
+		}
+		for (size_t i = 0; i < sb->nexports; i++)
+			if (export_path(run, ws, dst, sb->exports[i], &o, &e) < 0)
+				goto fail;
+		r->exported = true;
+		return;
+	}
 	src = openat(run->disk, "ws/out", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (src < 0) {
 		if (errno == ENOENT) {
@@ -748,8 +953,8 @@ static void export_out(struct run *run)
 	kiln_copy_stats_free(&st);
 	return;
 fail:
-	r->export_files = st.files + st.symlinks;
-	r->export_bytes = st.bytes;
+	r->export_files += st.files + st.symlinks;
+	r->export_bytes += st.bytes;
 	kiln_copy_stats_free(&st);
 	r->export_error = strdup(e ? e->msg : "unknown error");
 	kiln_error_free(&e);
@@ -839,6 +1044,8 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 	struct kiln_msg m;
 	int slot, fd, r, bpf = -1;
 	pid_t pid;
+
+	uint64_t run_t0 = kiln_now_ns();
 
 	*result = NULL;
 	if (sb->argv == NULL)
@@ -966,6 +1173,7 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 		goto fail_run;
 	}
 	run.start_ns = kiln_now_ns();
+	run.res->setup_ns = run.start_ns - run_t0;
 	memset(&its, 0, sizeof(its));
 	its.it_value.tv_sec = (time_t)sb->limit[KILN_LIMIT_TIMEOUT];
 	if (timerfd_settime(run.timer, 0, &its, NULL) < 0) {

@@ -35,6 +35,7 @@ enum {
 	KILN_EXIT_NOEXEC = 126,
 	KILN_EXIT_NOTFOUND = 127,
 	KILN_EXIT_SIGNAL_BASE = 128,
+	KILN_EXIT_DATAERR = 65, /* the source archive was refused (sysexits EX_DATAERR) */
 };
 
 enum kiln_limit {
@@ -64,6 +65,7 @@ enum kiln_reason {
 	KILN_REASON_DISK,
 	KILN_REASON_OUTPUT_LIMIT,
 	KILN_REASON_CANCELLED,
+	KILN_REASON_ARCHIVE, /* the source archive was refused (see archive_error) */
 };
 
 struct kiln_syscall_count {
@@ -90,6 +92,8 @@ struct kiln_result {
 	char **export_skipped; /* NULL-terminated "path: reason" */
 	char *export_error;    /* NULL when the export succeeded */
 	char *cgroup_version;  /* "v1", "v2" or NULL */
+	char *archive_error;   /* why the source archive was refused, or NULL */
+	uint64_t setup_ns;     /* from kiln_sandbox_run() to the start of the build */
 };
 
 /* Receives the build's output as it arrives (stream 1 or 2). Called from the
@@ -106,6 +110,22 @@ KILN_EXPORT int kiln_sandbox_set_command(struct kiln_sandbox *sb, char *const ar
 					 struct kiln_error **err);
 /* Contents copied into /workspace before the command starts. */
 KILN_EXPORT int kiln_sandbox_set_source(struct kiln_sandbox *sb, const char *dir,
+					struct kiln_error **err);
+/* The source as a tar archive (plain, gzip, xz, zstd, bzip2) read from fd
+ * (duplicated; the caller keeps its own). It is unpacked into /workspace
+ * INSIDE the sandbox, by the build process after every protection is in
+ * place and before the command runs, with libarchive's secure-extraction
+ * flags as a second line: no absolute paths, no "..", no writing through
+ * symlinks, no devices/fifos, no owners or special bits, at most max_files
+ * entries, paths of at most max_path bytes, at most the disk limit of
+ * data. A refused archive ends the run with reason "archive" (exit 65) and
+ * result->archive_error. Mutually exclusive with set_source. */
+KILN_EXPORT int kiln_sandbox_set_source_archive(struct kiln_sandbox *sb, int fd, uint64_t max_files,
+						uint64_t max_path, struct kiln_error **err);
+/* Export these paths of /workspace (files or directories, relative, no
+ * "..") into the output dir, each at its own relative path, instead of the
+ * default (the contents of /workspace/out). Missing paths are skipped. */
+KILN_EXPORT int kiln_sandbox_add_export(struct kiln_sandbox *sb, const char *relpath,
 					struct kiln_error **err);
 /* /workspace/out is exported here afterwards; DIR must be absent or empty. */
 KILN_EXPORT int kiln_sandbox_set_output_dir(struct kiln_sandbox *sb, const char *dir,

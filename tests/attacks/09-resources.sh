@@ -90,7 +90,13 @@ EOF
 kiln_start --memory 128M --timeout 30 -- python3 -c "$MEMB"
 INIT=$(sandbox_init "$KPID")
 # The limits as the host's cgroup filesystem has them, for the run's cgroup.
-MEMCG=$(awk -F: '$2 == "memory" {print $3}' "/proc/$INIT/cgroup" 2>/dev/null)
+# The supervisor moves init into the run's cgroup while init builds the
+# filesystem (and before anything of the build runs): wait for that.
+for _ in $(seq 100); do
+  MEMCG=$(awk -F: '$2 == "memory" {print $3}' "/proc/$INIT/cgroup" 2>/dev/null)
+  case "$MEMCG" in */kiln-*) break ;; esac
+  sleep 0.05
+done
 MEMDIR=/sys/fs/cgroup/memory$MEMCG
 LIM=$(cat "$MEMDIR/memory.limit_in_bytes" 2>/dev/null)
 MEMSW=$(cat "$MEMDIR/memory.memsw.limit_in_bytes" 2>/dev/null)

@@ -51,7 +51,12 @@ sleep 1
 EOF
 kiln_start --out "$WORK/o1" -- bash -c "$PLANT" plant "$TAG" "$KEY"
 INIT=$(sandbox_init "$KPID")
-CG1=$(cut -d: -f2- "/proc/$INIT/cgroup" 2>/dev/null | grep 'kiln-' | tr '\n' ' ')
+# init joins the run's cgroups while it builds the filesystem: wait for it.
+for _ in $(seq 100); do
+  CG1=$(cut -d: -f2- "/proc/$INIT/cgroup" 2>/dev/null | grep 'kiln-' | tr '\n' ' ')
+  [ -n "$CG1" ] && break
+  sleep 0.05
+done
 kiln_finish 20
 diag "run 1: rc=$RC, cgroups: ${CG1:-?}"
 diag "$(tr '\n' ';' < "$WORK/o1/plant.log" 2>/dev/null)"

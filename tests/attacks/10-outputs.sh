@@ -184,4 +184,39 @@ ln -s "$WORK/absent-target" "$WORK/out-link2"
 kiln_run --out "$WORK/out-link2" -- bash -c "mkdir -p out; echo planted > out/planted"
 check "--out dangling symlink: nothing created at its target (rc=$RC)" -- test ! -e "$WORK/absent-target"
 
+# --- Path traversal in archives (--source-archive): unpacked inside the
+# sandbox; from the host, nothing may appear outside the workspace.
+VICTIM="$WORK/arch-victim-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+mkdir -p "$VICTIM" && chmod 0777 "$VICTIM"
+python3 - "$WORK" "$VICTIM" <<'PYEOF'
+import io, os, sys, tarfile
+work, victim = sys.argv[1], sys.argv[2]
+def mk(name, entries):
+    with tarfile.open(os.path.join(work, name), "w:gz") as t:
+        for ti, data in entries:
+            t.addfile(ti, io.BytesIO(data) if data is not None else None)
+def reg(n, data=b"pwned\n", mode=0o644):
+    ti = tarfile.TarInfo(n); ti.size = len(data); ti.mode = mode; return (ti, data)
+def sym(n, target):
+    ti = tarfile.TarInfo(n); ti.type = tarfile.SYMTYPE; ti.linkname = target; return (ti, None)
+rel = os.path.relpath(victim, "/")
+mk("a-dotdot.tgz", [reg("../" * 12 + rel + "/dotdot")])
+mk("a-abs.tgz", [reg(victim + "/abs")])
+mk("a-symwrite.tgz", [sym("l", victim), reg("l/through")])
+mk("a-symdir.tgz", [sym("d", "/"), reg("d" + victim + "/viadir")])
+ti = tarfile.TarInfo("dev"); ti.type = tarfile.CHRTYPE; ti.devmajor = 1; ti.devminor = 3
+mk("a-dev.tgz", [(ti, None)])
+mk("a-suid.tgz", [reg("out/suid", b"#!/bin/sh\n", 0o6755)])
+PYEOF
+for a in dotdot abs symwrite symdir dev; do
+  kiln_run --source-archive "$WORK/a-$a.tgz" -- sh -c 'echo ran-the-build'
+  check "archive $a: refused with exit 65 (got $RC)" -- test "$RC" -eq 65
+  check "archive $a: report reason is archive" -- test "$(report_get reason)" = archive
+  check "archive $a: the build never ran" -- sh -c "! grep -q ran-the-build '$WORK/out.txt'"
+done
+check "archives: nothing was written into the host victim directory" -- test -z "$(ls -A "$VICTIM")"
+kiln_run --source-archive "$WORK/a-suid.tgz" --out "$WORK/arch-out" -- sh -c 'ls -l out/suid'
+check "archive suid: unpacked and exported (rc=$RC)" -- test "$RC" -eq 0 -a -f "$WORK/arch-out/suid"
+check "archive suid: no setuid/setgid bit on the host" -- test ! -u "$WORK/arch-out/suid" -a ! -g "$WORK/arch-out/suid"
+
 done_testing

@@ -30,6 +30,7 @@
 #include "sandbox/copy.h"
 #include "sandbox/internal.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/unpack.h"
 
 /* 1980-01-01: deterministic, and the earliest date zip can store. */
 #define KILN_DEFAULT_SOURCE_DATE_EPOCH 315532800ULL
@@ -147,6 +148,12 @@ int kiln_sandbox_set_source_archive(struct kiln_sandbox *sb, int fd, uint64_t ma
 	if (sb->source != NULL)
 		return kiln_error_set(err, EINVAL,
 				      "a source directory and a source archive exclude each other");
+	{
+		char msg[256];
+
+		if (kiln_unpack_load(msg, sizeof(msg)) < 0)
+			return kiln_error_set(err, ELIBACC, "source archive: %s", msg);
+	}
 	d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (d < 0)
 		return kiln_error_set(err, errno, "source archive");

@@ -28,6 +28,10 @@ struct kiln_unpack_limits {
  * why, and -1 is returned (what was extracted so far stays). */
 int kiln_unpack(int fd, const struct kiln_unpack_limits *lim, char *msg, size_t msglen);
 
+/* Load libarchive (dlopen) if not yet done. Called by the supervisor when
+ * an archive is set, so the build process never needs to. -1 with msg. */
+int kiln_unpack_load(char *msg, size_t msglen);
+
 /* Pure check of one archive path (also of a hard-link target). */
 int kiln_unpack_path_ok(const char *path, uint64_t max_path);
 

@@ -2,7 +2,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all deps check unit attacks run bench asan clang fuzz format format-check clean
+.PHONY: all deps check unit attacks e2e run bench asan clang fuzz format format-check clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -23,10 +23,16 @@ unit: all
 attacks: all
 	$(MESON) test -C $(BUILD) --suite attacks --print-errorlogs
 
-# `make run` starts kilnd once the server lands (issue: kilnd). Until then it
-# shows kiln run on a trivial command.
+e2e: all
+	$(MESON) test -C $(BUILD) --suite e2e --print-errorlogs
+
+# Start kilnd in the foreground on 127.0.0.1:8420 with an embedded default:
+# a data directory (database, blob store, keys, the first admin token)
+# created on first start under .kiln-data/.
+KILN_DATA ?= $(CURDIR)/.kiln-data
+KILN_LISTEN ?= 127.0.0.1:8420
 run: deps all
-	./$(BUILD)/kiln run -- /bin/sh -c 'echo "hello from the kiln sandbox: $$(id)"'
+	./$(BUILD)/kilnd --data $(KILN_DATA) --listen $(KILN_LISTEN)
 
 bench: deps all
 	./bench/run.sh $(BUILD)

@@ -6,7 +6,8 @@ set -euo pipefail
 PKGS=(
   build-essential meson ninja-build pkg-config clang clang-format
   libclang-rt-14-dev
-  libseccomp-dev libjansson-dev
+  libseccomp-dev libjansson-dev libarchive-dev libsqlite3-dev libsodium-dev
+  libmicrohttpd-dev libfyaml-dev libcurl4-openssl-dev sqlite3
   bubblewrap iproute2 util-linux procps coreutils python3 curl
 )
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -341,6 +342,8 @@ struct run {
 	pid_t init;
 	int pidfd, chan, bchan, out_r, err_r, notify, timer, disk;
 	int slot_fd;
+	pid_t relay;  /* the process that created init and reaps it */
+	int relay_fd; /* its reports */
 	bool init_reaped, got_exit, killed, setup_failed;
 	int build_status;
 	enum kiln_reason kill_reason;
@@ -621,6 +624,8 @@ static void pump(struct run *run, int *fdp, int stream, bool *broken)
 		default_output(broken, stream, buf, (size_t)n);
 }
 
+static void reap_init(struct run *run);
+
 static int event_loop(struct run *run, struct kiln_error **err)
 {
 	bool broken[2] = {false, false};
@@ -675,26 +680,20 @@ static int event_loop(struct run *run, struct kiln_error **err)
 					run->notify = -1;
 				}
 				break;
-			case 5: {
-				int st;
-				struct rusage ru;
-
-				if (wait4(run->init, &st, __WALL, &ru) == run->init) {
-					run->init_reaped = true;
-					run->res->wall_ns = kiln_now_ns() - run->start_ns;
-					run->res->user_ns =
-						(uint64_t)ru.ru_utime.tv_sec * 1000000000ULL +
-						(uint64_t)ru.ru_utime.tv_usec * 1000ULL;
-					run->res->sys_ns =
-						(uint64_t)ru.ru_stime.tv_sec * 1000000000ULL +
-						(uint64_t)ru.ru_stime.tv_usec * 1000ULL;
-					/* Messages init sent before dying are still queued. */
-					while (run->chan >= 0) {
-						handle_chan(run);
-					}
-				}
+			case 5:
+				/* init exited (the pidfd is readable): the relay reaps it
+				 * and reports its rusage. */
+				run->init_reaped = true;
+				run->res->wall_ns = kiln_now_ns() - run->start_ns;
+				reap_init(run);
+				/* Messages init and the build sent before dying are
+				 * still queued: read them all (an archive refusal
+				 * among them) before the result is computed. */
+				while (run->chan >= 0)
+					handle_chan(run);
+				while (run->bchan >= 0)
+					handle_bchan(run);
 				break;
-			}
 			case 6: {
 				uint64_t ticks;
 				if (read(run->timer, &ticks, sizeof(ticks)) ==
@@ -1010,17 +1009,22 @@ static void add_protections(struct kiln_result *r, int landlock_abi)
 
 static void run_cleanup(struct run *run)
 {
-	if (run->pidfd >= 0 && !run->init_reaped) {
+	if (run->pidfd >= 0 && !run->init_reaped)
 		syscall(SYS_pidfd_send_signal, run->pidfd, SIGKILL, NULL, 0);
-		while (waitpid(run->init, NULL, __WALL) < 0 && errno == EINTR)
+	if (run->relay > 0) {
+		/* The relay exits once init is gone; it never outlives a kill. */
+		if (run->pidfd < 0)
+			kill(run->relay, SIGKILL);
+		while (waitpid(run->relay, NULL, 0) < 0 && errno == EINTR)
 			;
+		run->relay = -1;
 	}
 	if (run->cg) {
 		kiln_cgroup_destroy(run->cg);
 		run->cg = NULL;
 	}
-	int *fds[] = {&run->pidfd, &run->chan,	 &run->bchan, &run->out_r,
-		      &run->err_r, &run->notify, &run->timer, &run->disk};
+	int *fds[] = {&run->relay_fd, &run->pidfd,  &run->chan,	 &run->bchan, &run->out_r,
+		      &run->err_r,    &run->notify, &run->timer, &run->disk};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (*fds[i] >= 0) {
@@ -1030,6 +1034,108 @@ static void run_cleanup(struct run *run)
 	if (run->slot_fd >= 0) {
 		close(run->slot_fd);
 		run->slot_fd = -1;
+	}
+}
+
+/*
+ * init is created by a relay process, not by the caller directly. The
+ * caller may be multi-threaded (kilnd): a raw clone() from such a process
+ * copies glibc's internal state (malloc arenas, the thread list used by
+ * setresuid/setgroups) mid-flight, and the child can deadlock on a lock
+ * another thread held at that instant. fork() runs glibc's atfork handlers
+ * and leaves a consistent, single-threaded child; that relay then makes
+ * the namespaced clone() safely, reaps init and reports its CPU usage.
+ * The relay dies with its parent thread (parent-death signal) and init
+ * dies with the relay.
+ */
+struct relay_report {
+	int32_t init_pid; /* or -errno */
+	uint64_t user_ns, sys_ns;
+};
+
+static pid_t spawn_init(struct run *run, struct kiln_sandbox *sb, int chan[2], int bchan[2],
+			int outp[2], int errp[2], struct kiln_error **err)
+{
+	struct relay_report rep = {0};
+	int rp[2];
+	pid_t parent = getpid(), relay, pid;
+	ssize_t n;
+
+	if (pipe2(rp, O_CLOEXEC) < 0)
+		return kiln_error_set(err, errno, "create the relay pipe");
+	fflush(NULL);
+	relay = fork();
+	if (relay < 0) {
+		close(rp[0]);
+		close(rp[1]);
+		return kiln_error_set(err, errno, "fork the relay");
+	}
+	if (relay == 0) {
+		struct rusage ru;
+		int st;
+
+		close(chan[0]);
+		close(bchan[0]);
+		close(outp[0]);
+		close(errp[0]);
+		close(rp[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(KILN_EXIT_SETUP);
+		pid = (pid_t)syscall(SYS_clone,
+				     CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+					     CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
+				     NULL, NULL, NULL, 0);
+		if (pid == 0) {
+			close(rp[1]);
+			kiln_init_main(sb, chan[1], bchan[1], outp[1], errp[1]);
+		}
+		rep.init_pid = pid < 0 ? -errno : pid;
+		close(chan[1]);
+		close(bchan[1]);
+		close(outp[1]);
+		close(errp[1]);
+		if (kiln_write_all(rp[1], &rep, sizeof(rep)) < 0 || pid < 0)
+			_exit(KILN_EXIT_SETUP);
+		while (wait4(pid, &st, __WALL, &ru) < 0)
+			if (errno != EINTR)
+				_exit(KILN_EXIT_SETUP);
+		rep.user_ns = (uint64_t)ru.ru_utime.tv_sec * 1000000000ULL +
+			      (uint64_t)ru.ru_utime.tv_usec * 1000ULL;
+		rep.sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000ULL +
+			     (uint64_t)ru.ru_stime.tv_usec * 1000ULL;
+		kiln_write_all(rp[1], &rep, sizeof(rep));
+		_exit(0);
+	}
+	close(rp[1]);
+	run->relay = relay;
+	run->relay_fd = rp[0];
+	n = kiln_read_all(rp[0], &rep, sizeof(rep));
+	if (n != (ssize_t)sizeof(rep))
+		return kiln_error_set(err, EPIPE, "the relay died before creating the sandbox");
+	if (rep.init_pid <= 0)
+		return kiln_error_set(
+			err, -rep.init_pid,
+			"create namespaces (user, mount, pid, network, ipc, uts): are "
+			"user namespaces enabled? (sysctl user.max_user_namespaces, "
+			"kernel.apparmor_restrict_unprivileged_userns)");
+	return rep.init_pid;
+}
+
+/* init has exited: collect what the relay reports and reap the relay. */
+static void reap_init(struct run *run)
+{
+	struct relay_report rep = {0};
+
+	if (run->relay_fd >= 0 &&
+	    kiln_read_all(run->relay_fd, &rep, sizeof(rep)) == (ssize_t)sizeof(rep)) {
+		run->res->user_ns = rep.user_ns;
+		run->res->sys_ns = rep.sys_ns;
+	}
+	if (run->relay > 0) {
+		while (waitpid(run->relay, NULL, 0) < 0 && errno == EINTR)
+			;
+		run->relay = -1;
 	}
 }
 
@@ -1045,7 +1151,9 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 			  .notify = -1,
 			  .timer = -1,
 			  .disk = -1,
-			  .slot_fd = -1};
+			  .slot_fd = -1,
+			  .relay = -1,
+			  .relay_fd = -1};
 	int chan[2] = {-1, -1}, bchan[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
 	struct itimerspec its;
 	struct kiln_msg m;
@@ -1100,25 +1208,9 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 		goto fail_fds;
 	}
 
-	fflush(NULL);
-	pid = (pid_t)syscall(SYS_clone,
-			     CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
-				     CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
-			     NULL, NULL, NULL, 0);
-	if (pid < 0) {
-		kiln_error_set(err, errno,
-			       "create namespaces (user, mount, pid, network, ipc, uts): are user "
-			       "namespaces enabled? (sysctl user.max_user_namespaces, "
-			       "kernel.apparmor_restrict_unprivileged_userns)");
+	pid = spawn_init(&run, sb, chan, bchan, outp, errp, err);
+	if (pid < 0)
 		goto fail_fds;
-	}
-	if (pid == 0) {
-		close(chan[0]);
-		close(bchan[0]);
-		close(outp[0]);
-		close(errp[0]);
-		kiln_init_main(sb, chan[1], bchan[1], outp[1], errp[1]);
-	}
 	close_bind_trees(sb);
 	sb->disk_fd = -1; /* init has its copy; run.disk stays ours */
 	run.init = pid;
@@ -1130,6 +1222,8 @@ int kiln_sandbox_run(struct kiln_sandbox *sb, struct kiln_result **result, struc
 	close(bchan[1]);
 	close(outp[1]);
 	close(errp[1]);
+	/* init is not our child (the relay's): the pidfd is how we watch and
+	 * signal it. It cannot have been reaped yet: it waits for our GO. */
 	run.pidfd = kiln_pidfd_open(pid);
 	if (run.pidfd < 0) {
 		kiln_error_set(err, errno, "pidfd_open");

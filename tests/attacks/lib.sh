@@ -186,11 +186,18 @@ def ns(p):
         return None
 cmd, args = sys.argv[1], sys.argv[2:]
 me = os.getpid()
+def ppid(p):
+    st = rd("/proc/%d/stat" % p)
+    return int(st.rsplit(")", 1)[1].split()[1]) if st else -1
 if cmd == "init":
+    # The sandbox's pid 1 is kiln's grandchild: kiln forks a relay, which
+    # clones init into the new namespaces.
     k = int(args[0]); kns = ns(k)
     for p in pids():
-        st = rd("/proc/%d/stat" % p)
-        if st and int(st.rsplit(")", 1)[1].split()[1]) == k and ns(p) not in (None, kns):
+        if ns(p) in (None, kns):
+            continue
+        pp = ppid(p)
+        if pp == k or (pp > 0 and ppid(pp) == k):
             print(p); break
 elif cmd == "nspids":
     n = ns(int(args[0]))

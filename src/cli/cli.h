@@ -2,9 +2,44 @@
 #ifndef KILN_CLI_H
 #define KILN_CLI_H
 
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/error.h"
+
+struct kiln_client;
+
 int cmd_run(int argc, char **argv);
+/* Verbs that talk to kilnd (cmd_submit.c, cmd_jobs.c, cmd_logs.c,
+ * cmd_artifacts.c, cmd_admin.c). Each returns the process's exit status:
+ * 0, 1 for an error (one line "kiln: ..."), 2 for a bad command line. */
+int cmd_submit(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_artifacts(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
+int cmd_project(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 /* "kiln: " + message on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Copy job id's log to stdout (cmd_logs.c). With follow, until the job has
+ * ended, reconnecting (and skipping what was already printed) if the
+ * stream breaks before that; then *job (if not NULL) is the final job
+ * object (the caller owns it). */
+int cli_copy_log(struct kiln_client *c, long long id, bool follow, json_t **job,
+		 struct kiln_error **err);
+/* "failed (exited 2)", "timed_out", "cancelled", ...: state and outcome. */
+void cli_job_outcome(const json_t *job, char *buf, size_t len);
+
+/* The exit status `kiln submit --follow` reports for a finished job
+ * (cmd_submit.c): its exit_code if it exited; 124 timed out; 130
+ * cancelled; 125 archive refused, rejected, interrupted or an internal
+ * error; 1 when it did not exit normally (signal, limit). */
+int cli_job_exit_status(const json_t *job);
 
 #endif

@@ -22,9 +22,24 @@ static void usage(FILE *f)
 	fputs("usage: kiln COMMAND [OPTION]...\n"
 	      "\n"
 	      "commands:\n"
-	      "  run     run a command in the sandbox (kiln run --help)\n"
-	      "  help    show this help\n"
-	      "  version print the version\n",
+	      "  run        run a command in the sandbox (kiln run --help)\n"
+	      "\n"
+	      "  submit     pack a source tree and submit it as a job\n"
+	      "  status     show a job\n"
+	      "  jobs       list jobs\n"
+	      "  logs       print (or follow) a job's log\n"
+	      "  cancel     cancel a job\n"
+	      "  artifacts  list a job's artifacts\n"
+	      "  fetch      download a job's artifacts, checking their SHA-256\n"
+	      "  project    create or list projects (admin)\n"
+	      "  token      create, list or revoke API tokens (admin)\n"
+	      "\n"
+	      "  help       show this help\n"
+	      "  version    print the version\n"
+	      "\n"
+	      "The server and token come from --server/--token, KILN_SERVER/KILN_TOKEN or\n"
+	      "$XDG_CONFIG_HOME/kiln/config ('server = URL', 'token = ...', mode 0600).\n"
+	      "Each command has --help.\n",
 	      f);
 }
 
@@ -34,8 +49,25 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (strcmp(argv[1], "run") == 0)
-		return cmd_run(argc - 1, argv + 1);
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} verbs[] = {
+		{"run", cmd_run},
+		{"submit", cmd_submit},
+		{"status", cmd_status},
+		{"jobs", cmd_jobs},
+		{"logs", cmd_logs},
+		{"cancel", cmd_cancel},
+		{"artifacts", cmd_artifacts},
+		{"fetch", cmd_fetch},
+		{"project", cmd_project},
+		{"token", cmd_token},
+	};
+
+	for (size_t i = 0; argc >= 2 && i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(argv[1], verbs[i].name) == 0)
+			return verbs[i].fn(argc - 1, argv + 1);
 	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "-h") == 0) {
 		usage(stdout);

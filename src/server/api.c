@@ -1,0 +1,1467 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The v1 API of docs/api.md: routing, authentication and authorisation,
+ * request bodies (JSON up to 64K, the multipart job submission streamed
+ * into the CAS), and the handlers. Everything that arrives is hostile:
+ * paths, query strings, headers and bodies are parsed strictly, with a
+ * size cap, before anything is stored; an answer that says something was
+ * stored is sent only after the database committed it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "core/cleanup.h"
+#include "core/sys.h"
+#include "core/util.h"
+#include "server/job.h"
+#include "server/server.h"
+#include "server/spec.h"
+#include "store/cas.h"
+#include "store/db.h"
+#include "store/logs.h"
+
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.0.0"
+#endif
+
+#define PROJECT_MAX	   63
+#define DESCRIPTION_MAX	   256
+#define EXPIRES_MAX	   (10LL * 366 * 24 * 3600)
+#define LIST_LIMIT_DEFAULT 50
+#define LIST_LIMIT_MAX	   500
+#define POST_BUFFER	   (32 * 1024)
+
+enum route {
+	R_NONE,
+	R_HEALTH,
+	R_PROJECTS,
+	R_TOKENS,
+	R_TOKEN,
+	R_JOBS,
+	R_JOB,
+	R_JOB_LOG,
+	R_JOB_CANCEL,
+	R_JOB_ARTIFACTS,
+	R_ARTIFACT,
+};
+
+enum body { B_NONE, B_JSON, B_MULTIPART };
+
+struct endpoint {
+	enum route route;
+	const char *method;
+	unsigned scope; /* 0: no authentication */
+	bool all_projects; /* the token must not be tied to a project */
+	enum body body;
+};
+
+static const struct endpoint endpoints[] = {
+	{R_HEALTH, "GET", 0, false, B_NONE},
+	{R_PROJECTS, "POST", KILN_SCOPE_ADMIN, true, B_JSON},
+	{R_PROJECTS, "GET", KILN_SCOPE_ADMIN, true, B_NONE},
+	{R_TOKENS, "POST", KILN_SCOPE_ADMIN, true, B_JSON},
+	{R_TOKENS, "GET", KILN_SCOPE_ADMIN, true, B_NONE},
+	{R_TOKEN, "DELETE", KILN_SCOPE_ADMIN, true, B_NONE},
+	{R_JOBS, "POST", KILN_SCOPE_SUBMIT, false, B_MULTIPART},
+	{R_JOBS, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_JOB, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_JOB_LOG, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_JOB_CANCEL, "POST", KILN_SCOPE_SUBMIT, false, B_NONE},
+	{R_JOB_ARTIFACTS, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_ARTIFACT, "GET", KILN_SCOPE_READ, false, B_NONE},
+};
+
+/* ---- helpers ---- */
+
+static const char *header(struct kiln_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static const char *query(struct kiln_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static int reply_db_error(struct kiln_req *r, struct kiln_error **err, const char *what)
+{
+	kiln_logf("%s: %s", what, *err ? (*err)->msg : "unknown error");
+	kiln_error_free(err);
+	return kiln_reply_error(r, 500, "internal", "%s failed", what);
+}
+
+/* The request's database handle, borrowed from the pool until
+ * db_release() (at the latest when the handler returns). */
+static struct kiln_db *db_or_reply(struct kiln_req *r, int *ret)
+{
+	struct kiln_error *err = NULL;
+
+	if (r->db != NULL)
+		return r->db;
+	r->db = kiln_server_db_acquire(r->s, &err);
+	if (r->db == NULL) {
+		kiln_logf("%s", err ? err->msg : "no database handle");
+		kiln_error_free(&err);
+		*ret = kiln_reply_error(r, 503, "internal", "the server is busy; try again");
+	}
+	return r->db;
+}
+
+static void db_release(struct kiln_req *r)
+{
+	kiln_server_db_release(r->s, r->db);
+	r->db = NULL;
+}
+
+/* Decimal job id, 1..INT64_MAX, digits only. */
+static bool parse_job_id(const char *s, size_t len, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (len == 0 || len > 19 || s[0] == '0')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		if (v > (INT64_MAX - (s[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static bool all_lower_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Exact paths only: no trailing slash, no "." or "..", no doubled "/". */
+static enum route parse_route(struct kiln_req *r)
+{
+	const char *u = r->url, *p, *slash;
+
+	if (strncmp(u, "/v1/", 4) != 0)
+		return R_NONE;
+	u += 4;
+	if (strcmp(u, "health") == 0)
+		return R_HEALTH;
+	if (strcmp(u, "projects") == 0)
+		return R_PROJECTS;
+	if (strcmp(u, "tokens") == 0)
+		return R_TOKENS;
+	if (strncmp(u, "tokens/", 7) == 0) {
+		p = u + 7;
+		if (strlen(p) != 12 || !all_lower_hex(p, 12))
+			return R_NONE;
+		snprintf(r->arg, sizeof(r->arg), "%s", p);
+		return R_TOKEN;
+	}
+	if (strcmp(u, "jobs") == 0)
+		return R_JOBS;
+	if (strncmp(u, "jobs/", 5) == 0) {
+		p = u + 5;
+		slash = strchr(p, '/');
+		if (!parse_job_id(p, slash ? (size_t)(slash - p) : strlen(p), &r->job))
+			return R_NONE;
+		if (slash == NULL)
+			return R_JOB;
+		if (strcmp(slash, "/log") == 0)
+			return R_JOB_LOG;
+		if (strcmp(slash, "/cancel") == 0)
+			return R_JOB_CANCEL;
+		if (strcmp(slash, "/artifacts") == 0)
+			return R_JOB_ARTIFACTS;
+		return R_NONE;
+	}
+	if (strncmp(u, "artifacts/", 10) == 0) {
+		p = u + 10;
+		if (strlen(p) != 64 || !all_lower_hex(p, 64))
+			return R_NONE;
+		snprintf(r->arg, sizeof(r->arg), "%s", p);
+		return R_ARTIFACT;
+	}
+	return R_NONE;
+}
+
+static void time_or_null(json_t *o, const char *key, int64_t t)
+{
+	char buf[32];
+
+	if (t == 0) {
+		json_object_set_new(o, key, json_null());
+		return;
+	}
+	kiln_format_time(t, buf, sizeof(buf));
+	json_object_set_new(o, key, json_string(buf));
+}
+
+static json_t *scopes_json(unsigned scopes)
+{
+	json_t *a = json_array();
+
+	if (scopes & KILN_SCOPE_SUBMIT)
+		json_array_append_new(a, json_string("submit"));
+	if (scopes & KILN_SCOPE_READ)
+		json_array_append_new(a, json_string("read"));
+	if (scopes & KILN_SCOPE_ADMIN)
+		json_array_append_new(a, json_string("admin"));
+	return a;
+}
+
+/* Wrap a listing as {"key": [...]} whether the store gave the array or
+ * the whole object. */
+static json_t *listing(json_t *v, const char *key)
+{
+	if (v == NULL || json_is_object(v))
+		return v;
+	return json_pack("{s:o}", key, v);
+}
+
+/* The job's project, for the authorisation check. 0: found; otherwise the
+ * answer was queued and *ret is its result. */
+static int job_access(struct kiln_req *r, struct kiln_db *db, int *ret)
+{
+	char project[64] = "";
+
+	if (kiln_db_job_project(db, r->job, project, sizeof(project)) < 0 || project[0] == '\0') {
+		*ret = kiln_reply_error(r, 404, "not_found", "no job %" PRId64, r->job);
+		return -1;
+	}
+	if (!kiln_auth_project_ok(&r->auth, project)) {
+		*ret = kiln_reply_error(r, 403, "forbidden",
+					"job %" PRId64 " belongs to another project", r->job);
+		return -1;
+	}
+	return 0;
+}
+
+static int reply_job(struct kiln_req *r, struct kiln_db *db, unsigned status)
+{
+	struct kiln_error *err = NULL;
+	json_t *j = kiln_db_job_get(db, r->job, &err);
+
+	if (j == NULL) {
+		if (err && err->code == ENOENT) {
+			kiln_error_free(&err);
+			return kiln_reply_error(r, 404, "not_found", "no job %" PRId64, r->job);
+		}
+		return reply_db_error(r, &err, "read job");
+	}
+	return kiln_reply_json(r, status, j);
+}
+
+static json_t *parse_json_body(struct kiln_req *r, int *ret)
+{
+	json_error_t je;
+	json_t *j;
+
+	if (r->body == NULL || r->body_len == 0) {
+		*ret = kiln_reply_error(r, 400, "bad_request", "expected a JSON object as body");
+		return NULL;
+	}
+	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES,
+		       &je);
+	if (j == NULL) {
+		*ret = kiln_reply_error(r, 400, "bad_request", "body: invalid JSON at line %d: %s",
+					je.line, je.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		*ret = kiln_reply_error(r, 400, "bad_request", "expected a JSON object as body");
+		return NULL;
+	}
+	return j;
+}
+
+/* Every key of o must be in allowed (NULL-terminated). */
+static bool only_keys(struct kiln_req *r, json_t *o, const char *const *allowed, int *ret)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(o, k, v)
+	{
+		size_t i;
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(k, allowed[i]) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			char safe[64];
+			kiln_sanitize(safe, sizeof(safe), k);
+			*ret = kiln_reply_error(r, 400, "bad_request", "unknown field '%s'", safe);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/* ---- /v1/health ---- */
+
+static int h_health(struct kiln_req *r)
+{
+	return kiln_reply_json(r, 200, json_pack("{s:s,s:s}", "status", "ok", "version",
+						 KILN_VERSION));
+}
+
+/* ---- /v1/projects ---- */
+
+static int h_projects_get(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	json_t *l;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	l = kiln_db_projects_list(db, &err);
+	if (l == NULL)
+		return reply_db_error(r, &err, "list projects");
+	return kiln_reply_json(r, 200, listing(l, "projects"));
+}
+
+static int h_projects_post(struct kiln_req *r)
+{
+	static const char *const keys[] = {"name", NULL};
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	const char *name;
+	json_t *body, *l, *arr, *p, *found = NULL;
+	size_t i;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	if ((body = parse_json_body(r, &ret)) == NULL)
+		return ret;
+	if (!only_keys(r, body, keys, &ret)) {
+		json_decref(body);
+		return ret;
+	}
+	name = json_string_value(json_object_get(body, "name"));
+	if (name == NULL || !kiln_project_name_valid(name)) {
+		json_decref(body);
+		return kiln_reply_error(r, 400, "bad_request",
+					"name: expected a project name matching "
+					"[a-z0-9][a-z0-9-]{0,62}");
+	}
+	if (kiln_db_project_create(db, name, &err) < 0) {
+		json_decref(body);
+		if (err && err->code == EEXIST) {
+			kiln_error_free(&err);
+			return kiln_reply_error(r, 409, "conflict", "project already exists");
+		}
+		if (err && err->code == EINVAL) {
+			kiln_error_free(&err);
+			return kiln_reply_error(r, 400, "bad_request", "invalid project name");
+		}
+		return reply_db_error(r, &err, "create project");
+	}
+	l = listing(kiln_db_projects_list(db, &err), "projects");
+	arr = l ? json_object_get(l, "projects") : NULL;
+	json_array_foreach(arr, i, p)
+	{
+		const char *n = json_string_value(json_object_get(p, "name"));
+		if (n != NULL && strcmp(n, name) == 0) {
+			found = json_incref(p);
+			break;
+		}
+	}
+	json_decref(l);
+	kiln_error_free(&err);
+	if (found == NULL) {
+		char now[32];
+		kiln_format_time((int64_t)time(NULL), now, sizeof(now));
+		found = json_pack("{s:s,s:s}", "name", name, "created_at", now);
+	}
+	json_decref(body);
+	return kiln_reply_json(r, 201, found);
+}
+
+/* ---- /v1/tokens ---- */
+
+static int h_tokens_get(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	json_t *l;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	l = kiln_db_tokens_list(db, &err);
+	if (l == NULL)
+		return reply_db_error(r, &err, "list tokens");
+	return kiln_reply_json(r, 200, listing(l, "tokens"));
+}
+
+static int h_tokens_post(struct kiln_req *r)
+{
+	static const char *const keys[] = {"project", "scopes", "expires_in", "description", NULL};
+	struct kiln_error *err = NULL;
+	struct kiln_token_row row;
+	char token[KILN_TOKEN_MAX];
+	const char *project = NULL, *desc = NULL;
+	unsigned scopes = 0;
+	int64_t expires_at = 0;
+	struct kiln_db *db;
+	json_t *body, *v, *out;
+	size_t i;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	if ((body = parse_json_body(r, &ret)) == NULL)
+		return ret;
+	if (!only_keys(r, body, keys, &ret))
+		goto out;
+
+	v = json_object_get(body, "project");
+	if (v != NULL && !json_is_null(v)) {
+		project = json_string_value(v);
+		if (project == NULL || !kiln_project_name_valid(project)) {
+			ret = kiln_reply_error(r, 400, "bad_request",
+					       "project: expected a project name or null");
+			goto out;
+		}
+		if (!kiln_db_project_exists(db, project)) {
+			ret = kiln_reply_error(r, 404, "not_found", "project '%s' does not exist",
+					       project);
+			goto out;
+		}
+	}
+	v = json_object_get(body, "scopes");
+	if (!json_is_array(v) || json_array_size(v) == 0) {
+		ret = kiln_reply_error(r, 400, "bad_request",
+				       "scopes: expected a non-empty list of submit, read, admin");
+		goto out;
+	}
+	for (i = 0; i < json_array_size(v); i++) {
+		const char *sc = json_string_value(json_array_get(v, i));
+		if (sc != NULL && strcmp(sc, "submit") == 0)
+			scopes |= KILN_SCOPE_SUBMIT;
+		else if (sc != NULL && strcmp(sc, "read") == 0)
+			scopes |= KILN_SCOPE_READ;
+		else if (sc != NULL && strcmp(sc, "admin") == 0)
+			scopes |= KILN_SCOPE_ADMIN;
+		else {
+			ret = kiln_reply_error(r, 400, "bad_request",
+					       "scopes: each must be submit, read or admin");
+			goto out;
+		}
+	}
+	v = json_object_get(body, "expires_in");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > EXPIRES_MAX) {
+			ret = kiln_reply_error(r, 400, "bad_request",
+					       "expires_in: expected seconds between 1 and %lld, "
+					       "or null",
+					       (long long)EXPIRES_MAX);
+			goto out;
+		}
+		expires_at = (int64_t)time(NULL) + (int64_t)json_integer_value(v);
+	}
+	v = json_object_get(body, "description");
+	if (v != NULL && !json_is_null(v)) {
+		desc = json_string_value(v);
+		if (desc == NULL || strlen(desc) > DESCRIPTION_MAX || has_control(desc)) {
+			ret = kiln_reply_error(r, 400, "bad_request",
+					       "description: expected a string of at most %d "
+					       "characters without control characters",
+					       DESCRIPTION_MAX);
+			goto out;
+		}
+	}
+
+	if (kiln_token_create(db, project, scopes, expires_at, desc, &row, token, &err) < 0) {
+		ret = reply_db_error(r, &err, "create token");
+		goto out;
+	}
+	out = json_object();
+	json_object_set_new(out, "id", json_string(row.id));
+	json_object_set_new(out, "token", json_string(token));
+	json_object_set_new(out, "project", project ? json_string(project) : json_null());
+	json_object_set_new(out, "scopes", scopes_json(scopes));
+	time_or_null(out, "created_at", row.created_at);
+	time_or_null(out, "expires_at", row.expires_at);
+	sodium_memzero(token, sizeof(token));
+	{
+		/* jansson's copy of the token is wiped before it is freed, the
+		 * text of the answer when libmicrohttpd frees it. */
+		json_t *t = json_object_get(out, "token");
+		char *copy = (char *)json_string_value(t);
+		char *text = json_dumps(out, JSON_COMPACT | JSON_ENSURE_ASCII);
+
+		if (copy != NULL)
+			sodium_memzero(copy, strlen(copy));
+		json_decref(out);
+		if (text == NULL) {
+			ret = kiln_reply_error(r, 500, "internal", "out of memory");
+			goto out;
+		}
+		ret = kiln_reply_text(r, 201, text, "application/json");
+	}
+	kiln_logf("token %s created (project %s, by %s)", row.id, project ? project : "-",
+		  r->auth.token_id);
+out:
+	json_decref(body);
+	return ret;
+}
+
+static int h_token_delete(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	if (kiln_db_token_revoke(db, r->arg, &err) < 0) {
+		if (err && err->code == ENOENT) {
+			kiln_error_free(&err);
+			return kiln_reply_error(r, 404, "not_found", "no token %s", r->arg);
+		}
+		return reply_db_error(r, &err, "revoke token");
+	}
+	kiln_logf("token %s revoked (by %s)", r->arg, r->auth.token_id);
+	return kiln_reply_empty(r, 204);
+}
+
+/* ---- /v1/jobs ---- */
+
+static int h_jobs_get(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	const char *project = query(r, "project"), *state = query(r, "state");
+	const char *limit_s = query(r, "limit");
+	uint64_t limit = LIST_LIMIT_DEFAULT;
+	struct kiln_db *db;
+	json_t *l;
+	int ret;
+
+	if (project != NULL) {
+		if (!kiln_project_name_valid(project))
+			return kiln_reply_error(r, 400, "bad_request",
+						"project: expected a project name");
+		if (!kiln_auth_project_ok(&r->auth, project))
+			return kiln_reply_error(r, 403, "forbidden",
+						"this token may only see project %s",
+						r->auth.project);
+	} else if (r->auth.project[0] != '\0') {
+		project = r->auth.project;
+	}
+	if (state != NULL && kiln_job_state_parse(state) < 0)
+		return kiln_reply_error(r, 400, "bad_request",
+					"state: expected one of queued, running, succeeded, failed, "
+					"timed_out, cancelled, rejected, interrupted");
+	if (limit_s != NULL && kiln_parse_uint(limit_s, 1, LIST_LIMIT_MAX, &limit, &err) < 0) {
+		kiln_error_free(&err);
+		return kiln_reply_error(r, 400, "bad_request", "limit: expected 1 to %d",
+					LIST_LIMIT_MAX);
+	}
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	l = kiln_db_jobs_list(db, project, state, (int)limit, &err);
+	if (l == NULL)
+		return reply_db_error(r, &err, "list jobs");
+	return kiln_reply_json(r, 200, listing(l, "jobs"));
+}
+
+static int h_job_get(struct kiln_req *r)
+{
+	struct kiln_db *db;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL || job_access(r, db, &ret) < 0)
+		return ret;
+	return reply_job(r, db, 200);
+}
+
+static int job_state(struct kiln_db *db, int64_t job, struct kiln_error **err)
+{
+	struct kiln_job_work w;
+	int state;
+
+	memset(&w, 0, sizeof(w));
+	if (kiln_db_job_work(db, job, &w, err) < 0)
+		return -1;
+	state = w.state;
+	kiln_db_job_work_free(&w);
+	return state;
+}
+
+static int h_job_cancel(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	int ret, state;
+
+	if ((db = db_or_reply(r, &ret)) == NULL || job_access(r, db, &ret) < 0)
+		return ret;
+	/* One transaction: the flag is set, and a queued job is cancelled
+	 * at once. A worker that claimed the job checks the flag once its
+	 * sandbox is reachable below, so no cancel falls between the two. */
+	if (kiln_db_job_request_cancel(db, r->job, &err) < 0) {
+		if (err && err->code == EALREADY) {
+			kiln_error_free(&err);
+			state = job_state(db, r->job, &err);
+			kiln_error_free(&err);
+			return kiln_reply_error(r, 409, "conflict", "job %" PRId64 " is already %s",
+						r->job,
+						state < 0 ? "finished"
+							  : kiln_job_state_name(
+								    (enum kiln_job_state)state));
+		}
+		return reply_db_error(r, &err, "cancel job");
+	}
+	kiln_server_cancel_running(r->s, r->job);
+	kiln_server_notify(r->s);
+	kiln_logf("job %" PRId64 ": cancel requested (by %s)", r->job, r->auth.token_id);
+	return reply_job(r, db, 202);
+}
+
+static int h_job_artifacts(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	json_t *l;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL || job_access(r, db, &ret) < 0)
+		return ret;
+	l = kiln_db_artifacts_list(db, r->job, &err);
+	if (l == NULL)
+		return reply_db_error(r, &err, "list artifacts");
+	return kiln_reply_json(r, 200, listing(l, "artifacts"));
+}
+
+/* ---- /v1/artifacts/{sha256} ---- */
+
+static int h_artifact(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct MHD_Response *resp;
+	struct kiln_db *db;
+	uint64_t size = 0;
+	int fd = -1, ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	/* Not found and not yours look the same: a project token must not
+	 * learn what other projects built. */
+	if (r->auth.project[0] != '\0' && !kiln_db_project_owns_blob(db, r->auth.project, r->arg))
+		return kiln_reply_error(r, 404, "not_found", "no artifact %s", r->arg);
+	db_release(r); /* verifying a large blob takes a while */
+	if (kiln_cas_open_blob(r->s->cas, r->arg, &fd, &size, &err) < 0) {
+		if (err && err->code == ENOENT) {
+			kiln_error_free(&err);
+			return kiln_reply_error(r, 404, "not_found", "no artifact %s", r->arg);
+		}
+		if (err && err->code == EBADMSG) {
+			kiln_logf("artifact %s failed verification: %s", r->arg, err->msg);
+			kiln_error_free(&err);
+			return kiln_reply_error(r, 500, "internal",
+						"artifact %s failed verification; it was quarantined",
+						r->arg);
+		}
+		return reply_db_error(r, &err, "open artifact");
+	}
+	resp = MHD_create_response_from_fd64(size, fd);
+	if (resp == NULL) {
+		close(fd);
+		return kiln_reply_error(r, 500, "internal", "out of memory");
+	}
+	kiln_response_headers(resp, "application/octet-stream");
+	MHD_add_response_header(resp, "Kiln-Sha256", r->arg);
+	return kiln_reply(r, 200, resp);
+}
+
+/* ---- /v1/jobs/{id}/log ---- */
+
+#define LOG_IN_CAP (128 * 1024)
+
+struct log_stream {
+	struct kiln_server *s;
+	int64_t job;
+	char path[PATH_MAX];
+	int fd; /* -1 until the log exists */
+	uint64_t off;
+	bool follow, sse, done;
+	int sock; /* the client's socket: hang-up detection */
+	uint64_t seen;
+	uint64_t last_send_ns;
+	/* SSE: bytes read but not yet formatted (a partial line) and
+	 * formatted bytes not yet handed to libmicrohttpd. */
+	char *in;
+	size_t in_len;
+	char *out;
+	size_t out_len, out_pos, out_cap;
+};
+
+static void log_stream_free(void *cls)
+{
+	struct log_stream *ls = cls;
+
+	pthread_mutex_lock(&ls->s->mu);
+	ls->s->nstreams--;
+	pthread_mutex_unlock(&ls->s->mu);
+	if (ls->fd >= 0)
+		close(ls->fd);
+	free(ls->in);
+	free(ls->out);
+	free(ls);
+}
+
+/* Read what is new in the log into buf. 0 at its current end. */
+static ssize_t log_read(struct log_stream *ls, char *buf, size_t max)
+{
+	ssize_t n;
+
+	if (ls->fd < 0) {
+		ls->fd = open(ls->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		if (ls->fd < 0)
+			return errno == ENOENT ? 0 : -1;
+	}
+	do
+		n = pread(ls->fd, buf, max, (off_t)ls->off);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		ls->off += (uint64_t)n;
+	return n;
+}
+
+static bool out_reserve(struct log_stream *ls, size_t more)
+{
+	size_t cap;
+	char *nb;
+
+	if (ls->out_pos == ls->out_len)
+		ls->out_pos = ls->out_len = 0;
+	if (ls->out_len + more <= ls->out_cap)
+		return true;
+	cap = ls->out_len + more + 4096;
+	nb = realloc(ls->out, cap);
+	if (nb == NULL)
+		return false;
+	ls->out = nb;
+	ls->out_cap = cap;
+	return true;
+}
+
+static bool out_add(struct log_stream *ls, const char *s, size_t n)
+{
+	if (!out_reserve(ls, n))
+		return false;
+	memcpy(ls->out + ls->out_len, s, n);
+	ls->out_len += n;
+	return true;
+}
+
+/* One "event: log" with a data: field per line of in[0..len). A carriage
+ * return would end an SSE field early (a forged event): the log store
+ * never writes one, and it becomes a space here all the same. */
+static bool sse_lines(struct log_stream *ls, const char *in, size_t len)
+{
+	size_t lines = 1;
+
+	for (size_t i = 0; i < len; i++)
+		lines += in[i] == '\n';
+	if (!out_reserve(ls, len + lines * 7 + 16))
+		return false;
+	out_add(ls, "event: log\n", 11);
+	while (len > 0) {
+		const char *nl = memchr(in, '\n', len);
+		size_t n = nl ? (size_t)(nl - in) : len;
+
+		out_add(ls, "data: ", 6);
+		for (size_t i = 0; i < n; i++)
+			ls->out[ls->out_len++] = in[i] == '\r' ? ' ' : in[i];
+		out_add(ls, "\n", 1);
+		in += n + (nl ? 1 : 0);
+		len -= n + (nl ? 1 : 0);
+	}
+	return out_add(ls, "\n", 1);
+}
+
+/* SSE: read more of the log and format every complete line. Returns the
+ * bytes read (0 at the end of the log), -1 on error. */
+static ssize_t sse_fill(struct log_stream *ls)
+{
+	ssize_t n;
+	char *nl;
+	size_t complete;
+
+	if (ls->in == NULL && (ls->in = malloc(LOG_IN_CAP)) == NULL)
+		return -1;
+	n = log_read(ls, ls->in + ls->in_len, LOG_IN_CAP - ls->in_len);
+	if (n <= 0)
+		return n;
+	ls->in_len += (size_t)n;
+	nl = memrchr(ls->in, '\n', ls->in_len);
+	if (nl != NULL)
+		complete = (size_t)(nl - ls->in) + 1;
+	else if (ls->in_len == LOG_IN_CAP)
+		complete = ls->in_len; /* no newline in 128K: send it as it is */
+	else
+		return n;
+	/* Drop the final newline: sse_lines splits on the ones inside. */
+	if (!sse_lines(ls, ls->in, complete - (ls->in[complete - 1] == '\n' ? 1 : 0)))
+		return -1;
+	memmove(ls->in, ls->in + complete, ls->in_len - complete);
+	ls->in_len -= complete;
+	return n;
+}
+
+static void sse_end(struct log_stream *ls, const char *state)
+{
+	char buf[96];
+	int n;
+
+	if (ls->in_len > 0) {
+		sse_lines(ls, ls->in, ls->in_len);
+		ls->in_len = 0;
+	}
+	n = snprintf(buf, sizeof(buf), "event: end\ndata: {\"state\": \"%s\"}\n\n", state);
+	out_add(ls, buf, (size_t)n);
+}
+
+static bool client_gone(int sock)
+{
+	struct pollfd p = {.fd = sock, .events = POLLRDHUP};
+
+	if (sock < 0)
+		return false;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+static ssize_t log_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct log_stream *ls = cls;
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	ssize_t n;
+	int state;
+
+	for (;;) {
+		if (ls->out_pos < ls->out_len) {
+			size_t k = ls->out_len - ls->out_pos;
+			if (k > max)
+				k = max;
+			memcpy(buf, ls->out + ls->out_pos, k);
+			ls->out_pos += k;
+			ls->last_send_ns = kiln_now_ns();
+			return (ssize_t)k;
+		}
+		if (ls->done)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+
+		n = ls->sse ? sse_fill(ls) : log_read(ls, buf, max);
+		if (n < 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (n > 0) {
+			if (ls->sse)
+				continue;
+			ls->last_send_ns = kiln_now_ns();
+			return n;
+		}
+		/* At the end of what was written so far. */
+		db = kiln_server_db_acquire(ls->s, &err);
+		state = db ? job_state(db, ls->job, &err) : -1;
+		kiln_server_db_release(ls->s, db);
+		if (state < 0) {
+			kiln_logf("log of job %" PRId64 ": %s", ls->job, err ? err->msg : "?");
+			kiln_error_free(&err);
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
+		if (!ls->follow || kiln_job_state_final((enum kiln_job_state)state)) {
+			/* The worker closes the log before it records the
+			 * final state: one more read drains it. */
+			n = ls->sse ? sse_fill(ls) : log_read(ls, buf, max);
+			if (n < 0)
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+			if (n > 0) {
+				if (ls->sse)
+					continue;
+				return n;
+			}
+			if (!ls->sse)
+				return MHD_CONTENT_READER_END_OF_STREAM;
+			sse_end(ls, kiln_job_state_name((enum kiln_job_state)state));
+			ls->done = true;
+			continue;
+		}
+		if (kiln_server_stopping(ls->s)) {
+			/* Shut-down: running jobs are being cancelled; their
+			 * followers get the last lines and the final state
+			 * above. Nothing else moves any more. */
+			if (!kiln_server_jobs_running(ls->s))
+				return MHD_CONTENT_READER_END_OF_STREAM;
+			poll(NULL, 0, 20);
+			continue;
+		}
+		if (client_gone(ls->sock))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (ls->sse &&
+		    kiln_now_ns() - ls->last_send_ns >= KILN_SSE_KEEPALIVE_SECS * 1000000000ULL) {
+			/* A comment line keeps proxies and the client's
+			 * timeouts happy and finds a vanished client. */
+			out_add(ls, ": keepalive\n\n", 13);
+			continue;
+		}
+		ls->seen = kiln_server_wait(ls->s, ls->seen, 1000);
+	}
+}
+
+static bool accepts_sse(struct kiln_req *r)
+{
+	const char *a = header(r, MHD_HTTP_HEADER_ACCEPT);
+
+	return a != NULL && strcasestr(a, "text/event-stream") != NULL;
+}
+
+static int h_job_log(struct kiln_req *r)
+{
+	const char *f = query(r, "follow");
+	const union MHD_ConnectionInfo *ci;
+	struct MHD_Response *resp;
+	struct log_stream *ls;
+	struct kiln_db *db;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL || job_access(r, db, &ret) < 0)
+		return ret;
+	ls = calloc(1, sizeof(*ls));
+	if (ls == NULL)
+		return kiln_reply_error(r, 500, "internal", "out of memory");
+	ls->s = r->s;
+	pthread_mutex_lock(&r->s->mu);
+	r->s->nstreams++;
+	pthread_mutex_unlock(&r->s->mu);
+	ls->job = r->job;
+	ls->fd = -1;
+	ls->sock = -1;
+	ls->follow = f != NULL && (strcmp(f, "1") == 0 || strcmp(f, "true") == 0);
+	ls->sse = accepts_sse(r);
+	ls->last_send_ns = kiln_now_ns();
+	kiln_log_path(r->s->log_dir, r->job, ls->path, sizeof(ls->path));
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL)
+		ls->sock = ci->connect_fd;
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, log_reader, ls,
+						 log_stream_free);
+	if (resp == NULL) {
+		log_stream_free(ls);
+		return kiln_reply_error(r, 500, "internal", "out of memory");
+	}
+	if (ls->sse) {
+		kiln_response_headers(resp, "text/event-stream; charset=utf-8");
+		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	} else {
+		kiln_response_headers(resp, "text/plain; charset=utf-8");
+	}
+	/* A follower may wait for output longer than the inactivity
+	 * timeout; it ends with the job, the shut-down or the client. */
+	if (ls->follow)
+		MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	return kiln_reply(r, 200, resp);
+}
+
+/* ---- POST /v1/jobs ---- */
+
+struct kiln_upload {
+	struct kiln_server *s;
+	struct MHD_PostProcessor *pp;
+	struct kiln_cas_writer *w; /* the source, on its way into the CAS */
+	uint64_t source_bytes;
+	char *spec;
+	size_t spec_len;
+	char project[PROJECT_MAX + 1];
+	size_t project_len;
+	bool failed; /* the first error is kept and answered at the end */
+	unsigned status;
+	char code[32];
+	char msg[512];
+};
+
+static void upload_fail(struct kiln_upload *u, unsigned status, const char *code, const char *fmt,
+			...) __attribute__((format(printf, 4, 5)));
+
+static void upload_fail(struct kiln_upload *u, unsigned status, const char *code, const char *fmt,
+			...)
+{
+	va_list ap;
+
+	if (u->failed)
+		return;
+	u->failed = true;
+	u->status = status;
+	snprintf(u->code, sizeof(u->code), "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(u->msg, sizeof(u->msg), fmt, ap);
+	va_end(ap);
+	/* Nothing of a refused upload stays on disk. */
+	kiln_cas_abort(u->w);
+	u->w = NULL;
+}
+
+static void size_text(uint64_t v, char *buf, size_t len)
+{
+	if (v >= (1ULL << 30) && v % (1ULL << 30) == 0)
+		snprintf(buf, len, "%" PRIu64 "G", v >> 30);
+	else if (v >= (1ULL << 20) && v % (1ULL << 20) == 0)
+		snprintf(buf, len, "%" PRIu64 "M", v >> 20);
+	else if (v >= 1024 && v % 1024 == 0)
+		snprintf(buf, len, "%" PRIu64 "K", v >> 10);
+	else
+		snprintf(buf, len, "%" PRIu64 " bytes", v);
+}
+
+static enum MHD_Result upload_part(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *filename, const char *content_type,
+				   const char *transfer_encoding, const char *data, uint64_t off,
+				   size_t size)
+{
+	struct kiln_upload *u = cls;
+	struct kiln_error *err = NULL;
+
+	if (u->failed)
+		return MHD_NO;
+	if (key == NULL) {
+		upload_fail(u, 400, "bad_request", "a form part has no name");
+		return MHD_NO;
+	}
+	if (strcmp(key, "source") == 0) {
+		if (off == 0 && u->source_bytes > 0) {
+			upload_fail(u, 400, "bad_request", "form field 'source' given twice");
+			return MHD_NO;
+		}
+		if (size == 0)
+			return MHD_YES;
+		if (u->w == NULL &&
+		    kiln_cas_writer_new(u->s->cas, u->s->cfg.max_body, &u->w, &err) < 0) {
+			kiln_logf("upload: %s", err ? err->msg : "?");
+			kiln_error_free(&err);
+			upload_fail(u, 500, "internal", "cannot store the source");
+			return MHD_NO;
+		}
+		if (kiln_cas_write(u->w, data, size, &err) < 0) {
+			bool big = err && err->code == EFBIG;
+			char lim[32];
+
+			if (!big)
+				kiln_logf("upload: %s", err ? err->msg : "?");
+			kiln_error_free(&err);
+			size_text(u->s->cfg.max_body, lim, sizeof(lim));
+			if (big)
+				upload_fail(u, 413, "too_large", "the source is larger than %s", lim);
+			else
+				upload_fail(u, 500, "internal", "cannot store the source");
+			return MHD_NO;
+		}
+		u->source_bytes += size;
+		return MHD_YES;
+	}
+	if (strcmp(key, "spec") == 0) {
+		char *nb;
+
+		if (off == 0 && u->spec_len > 0) {
+			upload_fail(u, 400, "bad_request", "form field 'spec' given twice");
+			return MHD_NO;
+		}
+		if (u->spec_len + size > KILN_SPEC_MAX_BYTES) {
+			upload_fail(u, 400, "spec_invalid", "kiln.yml is larger than %dK",
+				    KILN_SPEC_MAX_BYTES / 1024);
+			return MHD_NO;
+		}
+		nb = realloc(u->spec, u->spec_len + size + 1);
+		if (nb == NULL) {
+			upload_fail(u, 500, "internal", "out of memory");
+			return MHD_NO;
+		}
+		u->spec = nb;
+		memcpy(u->spec + u->spec_len, data, size);
+		u->spec_len += size;
+		u->spec[u->spec_len] = '\0';
+		return MHD_YES;
+	}
+	if (strcmp(key, "project") == 0) {
+		if (off == 0 && u->project_len > 0) {
+			upload_fail(u, 400, "bad_request", "form field 'project' given twice");
+			return MHD_NO;
+		}
+		if (u->project_len + size > PROJECT_MAX) {
+			upload_fail(u, 400, "bad_request", "project: name too long");
+			return MHD_NO;
+		}
+		memcpy(u->project + u->project_len, data, size);
+		u->project_len += size;
+		u->project[u->project_len] = '\0';
+		return MHD_YES;
+	}
+	{
+		char safe[64];
+		kiln_sanitize(safe, sizeof(safe), key);
+		upload_fail(u, 400, "bad_request",
+			    "unknown form field '%s' (expected project, spec, source)", safe);
+	}
+	return MHD_NO;
+}
+
+static int upload_begin(struct kiln_req *r)
+{
+	const char *ct = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+	struct kiln_upload *u;
+
+	if (ct == NULL || strncasecmp(ct, "multipart/form-data", 19) != 0)
+		return kiln_reply_error(r, 400, "bad_request",
+					"expected multipart/form-data with the parts project, "
+					"spec and source");
+	u = calloc(1, sizeof(*u));
+	if (u == NULL)
+		return kiln_reply_error(r, 500, "internal", "out of memory");
+	u->s = r->s;
+	u->pp = MHD_create_post_processor(r->conn, POST_BUFFER, upload_part, u);
+	if (u->pp == NULL) {
+		free(u);
+		return kiln_reply_error(r, 400, "bad_request",
+					"cannot read this multipart/form-data body (boundary?)");
+	}
+	r->upload = u;
+	return MHD_YES;
+}
+
+int kiln_api_upload(struct kiln_req *r, const char *data, size_t len)
+{
+	struct kiln_upload *u = r->upload;
+
+	if (u->failed)
+		return MHD_YES; /* read and dropped: the error is answered at the end */
+	if (MHD_post_process(u->pp, data, len) != MHD_YES)
+		upload_fail(u, 400, "bad_request", "malformed multipart/form-data body");
+	return MHD_YES;
+}
+
+static int reply_spec_error(struct kiln_req *r, const struct kiln_spec_error *se)
+{
+	char msg[700];
+	json_t *j;
+
+	if (se->line > 0)
+		snprintf(msg, sizeof(msg), "kiln.yml:%d:%d: %s", se->line, se->column, se->message);
+	else
+		snprintf(msg, sizeof(msg), "kiln.yml: %s", se->message);
+	j = json_pack("{s:{s:s,s:s}}", "error", "code", "spec_invalid", "message", msg);
+	if (j != NULL && se->line > 0) {
+		json_t *e = json_object_get(j, "error");
+		json_object_set_new(e, "line", json_integer(se->line));
+		json_object_set_new(e, "column", json_integer(se->column));
+	}
+	return kiln_reply_json(r, 400, j);
+}
+
+static int h_jobs_post(struct kiln_req *r)
+{
+	struct kiln_upload *u = r->upload;
+	struct kiln_error *err = NULL;
+	struct kiln_spec_error se;
+	struct kiln_spec *spec = NULL;
+	struct kiln_job_new jn;
+	char source_hex[KILN_SHA256_HEX], spec_hex[KILN_SHA256_HEX], lim[32];
+	uint64_t source_size = 0;
+	json_t *spec_json;
+	char *spec_text;
+	struct kiln_db *db;
+	int64_t id = 0;
+	int ret;
+
+	if (r->body_too_large) {
+		size_text(r->s->cfg.max_body, lim, sizeof(lim));
+		upload_fail(u, 413, "too_large", "the request body is larger than %s", lim);
+	}
+	if (!u->failed) {
+		/* Finishing the parse may still deliver data. */
+		enum MHD_Result ok = MHD_destroy_post_processor(u->pp);
+		u->pp = NULL;
+		if (ok != MHD_YES)
+			upload_fail(u, 400, "bad_request", "incomplete multipart/form-data body");
+	}
+	if (u->failed)
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+
+	if (u->project_len == 0) {
+		upload_fail(u, 400, "bad_request", "missing form field 'project'");
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+	}
+	if (!kiln_project_name_valid(u->project)) {
+		upload_fail(u, 400, "bad_request", "project: expected a project name");
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+	}
+	if (!kiln_auth_project_ok(&r->auth, u->project)) {
+		upload_fail(u, 403, "forbidden", "this token may only submit to project %s",
+			    r->auth.project);
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+	}
+	if ((db = db_or_reply(r, &ret)) == NULL) {
+		upload_fail(u, 500, "internal", "database");
+		return ret;
+	}
+	if (!kiln_db_project_exists(db, u->project)) {
+		upload_fail(u, 404, "not_found", "project '%s' does not exist", u->project);
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+	}
+	if (u->spec_len == 0) {
+		upload_fail(u, 400, "bad_request", "missing form field 'spec' (the kiln.yml)");
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+	}
+	if (memchr(u->spec, '\0', u->spec_len) != NULL ||
+	    !kiln_utf8_valid(u->spec, u->spec_len)) {
+		upload_fail(u, 400, "spec_invalid", "kiln.yml: not UTF-8 text");
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+	}
+	memset(&se, 0, sizeof(se));
+	if (kiln_spec_parse(u->spec, u->spec_len, &r->s->cfg.spec_limits, &spec, &se) < 0) {
+		upload_fail(u, 400, "spec_invalid", "%s", se.message);
+		return reply_spec_error(r, &se);
+	}
+	if (u->w == NULL || u->source_bytes == 0) {
+		kiln_spec_free(spec);
+		upload_fail(u, 400, "archive_invalid",
+			    "missing or empty form field 'source' (a .tar.gz of the source tree)");
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+	}
+	spec_json = kiln_spec_to_json(spec);
+	spec_text = spec_json ? json_dumps(spec_json, JSON_COMPACT) : NULL;
+	json_decref(spec_json);
+	if (spec_text == NULL) {
+		kiln_spec_free(spec);
+		upload_fail(u, 500, "internal", "out of memory");
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+	}
+
+	/* Everything checked: make the source durable, then the job. */
+	if (kiln_cas_commit(u->w, source_hex, &source_size, &err) < 0) {
+		u->w = NULL;
+		free(spec_text);
+		kiln_spec_free(spec);
+		return reply_db_error(r, &err, "store source");
+	}
+	u->w = NULL;
+	kiln_sha256_buf(u->spec, u->spec_len, spec_hex);
+	memset(&jn, 0, sizeof(jn));
+	jn.project = u->project;
+	jn.spec_text = u->spec;
+	jn.spec_json = spec_text;
+	jn.spec_sha256 = spec_hex;
+	jn.source_sha256 = source_hex;
+	jn.source_bytes = source_size;
+	jn.retry_safe = spec->retry;
+	jn.submitted_by = r->auth.token_id;
+	ret = kiln_db_job_insert(db, &jn, &id, &err);
+	free(spec_text);
+	kiln_spec_free(spec);
+	if (ret < 0)
+		return reply_db_error(r, &err, "record job");
+	r->job = id;
+	kiln_logf("job %" PRId64 " queued (project %s, source %" PRIu64 " bytes, by %s)", id,
+		  u->project, source_size, r->auth.token_id);
+	ret = reply_job(r, db, 201);
+	kiln_server_notify_queue(r->s);
+	return ret;
+}
+
+static void upload_free(struct kiln_upload *u)
+{
+	if (u == NULL)
+		return;
+	if (u->pp != NULL)
+		MHD_destroy_post_processor(u->pp);
+	kiln_cas_abort(u->w);
+	free(u->spec);
+	free(u);
+}
+
+/* ---- dispatch ---- */
+
+static bool content_length_over(struct kiln_req *r)
+{
+	const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	struct kiln_error *err = NULL;
+	uint64_t v;
+
+	if (cl == NULL)
+		return false;
+	if (kiln_parse_uint(cl, 0, UINT64_MAX, &v, &err) < 0) {
+		kiln_error_free(&err);
+		return false; /* libmicrohttpd refuses a bad Content-Length itself */
+	}
+	return v > r->body_max;
+}
+
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+				       size_t key_size, const char *value, size_t value_size)
+{
+	size_t *total = cls;
+
+	*total += key_size + value_size + 4; /* ": " and CRLF */
+	return MHD_YES;
+}
+
+static int api_begin(struct kiln_req *r)
+{
+	const struct endpoint *ep = NULL;
+	enum route route = parse_route(r);
+	enum kiln_auth_result ar;
+	struct kiln_db *db;
+	char lim[32];
+	int ret;
+
+	r->route = -1;
+	{
+		/* libmicrohttpd's own limit is its memory pool (431 past it);
+		 * the documented limit is checked here. */
+		size_t total = strlen(r->url);
+		MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, add_header_size, &total);
+		if (total > KILN_HTTP_HEADERS_MAX)
+			return kiln_reply_error(r, 431, "too_large",
+						"the request headers are larger than %dK",
+						KILN_HTTP_HEADERS_MAX / 1024);
+	}
+	if (route == R_NONE)
+		return kiln_reply_error(r, 404, "not_found", "no such endpoint");
+	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
+		if (endpoints[i].route == route && strcmp(endpoints[i].method, r->method) == 0) {
+			ep = &endpoints[i];
+			r->route = (int)i;
+			break;
+		}
+	if (ep == NULL)
+		return kiln_reply_error(r, 405, "method_not_allowed",
+					"this method is not allowed on this endpoint");
+	if (ep->scope == 0)
+		return MHD_YES;
+
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	ar = kiln_auth_check(db, header(r, MHD_HTTP_HEADER_AUTHORIZATION), &r->auth);
+	switch (ar) {
+	case KILN_AUTH_OK: break;
+	case KILN_AUTH_MISSING:
+		return kiln_reply_error(r, 401, "unauthorized",
+					"missing 'Authorization: Bearer <token>'");
+	case KILN_AUTH_INVALID:
+		return kiln_reply_error(r, 401, "unauthorized",
+					"invalid, expired or revoked token");
+	case KILN_AUTH_INTERNAL:
+	default: return kiln_reply_error(r, 500, "internal", "authentication failed");
+	}
+	r->conn_slot = kiln_auth_conn_acquire(r->s, r->auth.token_id);
+	if (r->conn_slot < 0)
+		return kiln_reply_error(r, 429, "too_many",
+					"this token already has %u open requests",
+					r->s->cfg.conns_per_token);
+	if (!kiln_auth_has_scope(&r->auth, ep->scope))
+		return kiln_reply_error(r, 403, "forbidden", "this token lacks the '%s' scope",
+					ep->scope == KILN_SCOPE_ADMIN	 ? "admin"
+					: ep->scope == KILN_SCOPE_SUBMIT ? "submit"
+									 : "read");
+	if (ep->all_projects && r->auth.project[0] != '\0')
+		return kiln_reply_error(r, 403, "forbidden",
+					"this needs a token that is not tied to a project");
+
+	switch (ep->body) {
+	case B_JSON: r->json_body = true; break;
+	case B_MULTIPART: r->body_max = r->s->cfg.max_body; break;
+	case B_NONE:
+	default: break;
+	}
+	if (content_length_over(r)) {
+		size_text(r->body_max, lim, sizeof(lim));
+		return kiln_reply_error(r, 413, "too_large", "the request body is larger than %s",
+					lim);
+	}
+	if (ep->body == B_MULTIPART)
+		return upload_begin(r);
+	return MHD_YES;
+}
+
+static int api_finish(struct kiln_req *r)
+{
+	const struct endpoint *ep;
+	char lim[32];
+
+	if (r->route < 0)
+		return kiln_reply_error(r, 404, "not_found", "no such endpoint");
+	ep = &endpoints[r->route];
+	if (r->body_too_large && ep->body != B_MULTIPART) {
+		size_text(r->body_max, lim, sizeof(lim));
+		return kiln_reply_error(r, 413, "too_large", "the request body is larger than %s",
+					lim);
+	}
+	switch (ep->route) {
+	case R_HEALTH: return h_health(r);
+	case R_PROJECTS: return ep->body == B_JSON ? h_projects_post(r) : h_projects_get(r);
+	case R_TOKENS: return ep->body == B_JSON ? h_tokens_post(r) : h_tokens_get(r);
+	case R_TOKEN: return h_token_delete(r);
+	case R_JOBS: return ep->body == B_MULTIPART ? h_jobs_post(r) : h_jobs_get(r);
+	case R_JOB: return h_job_get(r);
+	case R_JOB_LOG: return h_job_log(r);
+	case R_JOB_CANCEL: return h_job_cancel(r);
+	case R_JOB_ARTIFACTS: return h_job_artifacts(r);
+	case R_ARTIFACT: return h_artifact(r);
+	case R_NONE:
+	default: return kiln_reply_error(r, 404, "not_found", "no such endpoint");
+	}
+}
+
+/* The handle is held only while a handler runs, never while a body
+ * arrives or an answer streams. */
+int kiln_api_begin(struct kiln_req *r)
+{
+	int ret = api_begin(r);
+
+	db_release(r);
+	return ret;
+}
+
+int kiln_api_finish(struct kiln_req *r)
+{
+	int ret = api_finish(r);
+
+	db_release(r);
+	return ret;
+}
+
+void kiln_api_done(struct kiln_req *r)
+{
+	db_release(r);
+	upload_free(r->upload);
+	r->upload = NULL;
+}

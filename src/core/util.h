@@ -39,6 +39,10 @@ bool kiln_sandbox_path_valid(const char *s);
 /* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool kiln_utf8_valid(const char *s, size_t len);
 
+/* Decode the strict UTF-8 sequence at s (at most len bytes): its length,
+ * with the code point in *cp, or 0 if s does not start with one. */
+size_t kiln_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
+
 /* Hex-encode len bytes into out (2*len+1 bytes). */
 void kiln_hex(const unsigned char *in, size_t len, char *out);
 

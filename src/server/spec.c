@@ -67,45 +67,6 @@ static int fail_at(struct kiln_spec_error *e, int line, int column, const char *
 	return -1;
 }
 
-/* Decodes one strict UTF-8 sequence (the rules of kiln_utf8_valid); returns
- * its length, or 0 if s does not start with one. */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	size_t n, k;
-	uint32_t c;
-
-	if (len == 0)
-		return 0;
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	} else if ((s[0] & 0xE0) == 0xC0) {
-		n = 2;
-		c = s[0] & 0x1F;
-	} else if ((s[0] & 0xF0) == 0xE0) {
-		n = 3;
-		c = s[0] & 0x0F;
-	} else if ((s[0] & 0xF8) == 0xF0) {
-		n = 4;
-		c = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n > len)
-		return 0;
-	for (k = 1; k < n; k++) {
-		if ((s[k] & 0xC0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[k] & 0x3F);
-	}
-	if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) || (n == 4 && c < 0x10000))
-		return 0;
-	if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return 0;
-	*cp = c;
-	return n;
-}
-
 /* C0 and C1 controls, DEL, and the line/paragraph separators terminals and
  * log viewers treat specially: never copied into a message. */
 static bool cp_unsafe(uint32_t c)
@@ -125,7 +86,7 @@ void kiln_yaml_quote(char *buf, size_t size, const char *str, size_t len)
 		size_t tn, n;
 		uint32_t c = 0;
 
-		n = utf8_decode(s + i, len - i, &c);
+		n = kiln_utf8_decode(s + i, len - i, &c);
 		if (n == 0 || cp_unsafe(c)) {
 			n = n ? n : 1;
 			if (c == '\n' && n == 1)
@@ -246,7 +207,7 @@ static int check_text(const char *text, size_t len, struct kiln_spec_error *e)
 
 	while (i < len) {
 		uint32_t c = 0;
-		size_t n = utf8_decode(s + i, len - i, &c);
+		size_t n = kiln_utf8_decode(s + i, len - i, &c);
 
 		if (n == 0)
 			return fail_at(e, line, column,
@@ -1097,7 +1058,7 @@ static bool value_printable(const char *str, size_t len, uint32_t *bad)
 
 	for (size_t i = 0; i < len;) {
 		uint32_t c = 0;
-		size_t n = utf8_decode(s + i, len - i, &c);
+		size_t n = kiln_utf8_decode(s + i, len - i, &c);
 
 		if (n == 0)
 			return false;

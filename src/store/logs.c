@@ -14,6 +14,7 @@
  * One struct kiln_log belongs to one thread (the job's worker).
  */
 #include "store/logs.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,43 +121,6 @@ static void stamp(struct kiln_log *l)
 	l->ts[LOG_TS_LEN] = '\0';
 }
 
-/* Length of the valid UTF-8 sequence at s (at most len bytes), or 0 if the
- * bytes there are not one (overlong, surrogate, above U+10FFFF, cut short).
- * *cp receives the code point. */
-static size_t utf8_seq(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-	size_t n, k;
-	uint32_t c;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	} else if ((s[0] & 0xE0) == 0xC0) {
-		n = 2;
-		c = s[0] & 0x1F;
-	} else if ((s[0] & 0xF0) == 0xE0) {
-		n = 3;
-		c = s[0] & 0x0F;
-	} else if ((s[0] & 0xF8) == 0xF0) {
-		n = 4;
-		c = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n > len)
-		return 0;
-	for (k = 1; k < n; k++) {
-		if ((s[k] & 0xC0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[k] & 0x3F);
-	}
-	if (c < min_cp[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return 0;
-	*cp = c;
-	return n;
-}
-
 /* Copy src to dst, replacing control characters (except tab), DEL, C1
  * controls (U+0080..U+009F, which some terminals obey like ESC [) and
  * every byte that is not part of valid UTF-8 by U+FFFD. dst must hold
@@ -168,7 +132,7 @@ static size_t sanitize(char *dst, const char *src, size_t len)
 
 	while (i < len) {
 		uint32_t cp = 0;
-		size_t n = utf8_seq(s + i, len - i, &cp);
+		size_t n = kiln_utf8_decode(s + i, len - i, &cp);
 
 		if (n == 0 || (cp < 0x20 && cp != '\t') || (cp >= 0x7F && cp <= 0x9F)) {
 			memcpy(dst + o, "\xEF\xBF\xBD", 3);

@@ -157,3 +157,10 @@ cp "$tsv" "$results/latest.tsv"
 cat "$table"
 echo
 echo "bench: took ${elapsed}s; written to ${results#"$REPO_DIR"/}/latest.md"
+
+# kilnd under load: hundreds of small jobs submitted concurrently.
+if [ -x "$BUILD_DIR/kilnd" ] || [ -x "$1/kilnd" ]; then
+	echo
+	echo "== kilnd load: 200 jobs, 16 concurrent submitters"
+	"$REPO_DIR/bench/load.sh" "${1:-build}" 200 16 || echo "bench: load test FAILED"
+fi

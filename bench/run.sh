@@ -159,8 +159,8 @@ echo
 echo "bench: took ${elapsed}s; written to ${results#"$REPO_DIR"/}/latest.md"
 
 # kilnd under load: hundreds of small jobs submitted concurrently.
-if [ -x "$BUILD_DIR/kilnd" ] || [ -x "$1/kilnd" ]; then
+if [ -x "$BUILD_DIR/kilnd" ]; then
 	echo
 	echo "== kilnd load: 200 jobs, 16 concurrent submitters"
-	"$REPO_DIR/bench/load.sh" "${1:-build}" 200 16 || echo "bench: load test FAILED"
+	"$REPO_DIR/bench/load.sh" "$BUILD_DIR" 200 16 || echo "bench: load test FAILED"
 fi

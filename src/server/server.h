@@ -6,9 +6,8 @@
  *
  * Threads: main (start-up, signals, shut-down), cfg.workers worker threads
  * (worker.c), libmicrohttpd's listener thread and one thread per HTTP
- * connection. Database handles come from a pool opened at start-up
- * (kiln_server_db_acquire/release); a worker keeps one for its lifetime,
- * an HTTP thread borrows one while a handler runs.
+ * connection. Every thread that touches the database uses its own handle
+ * (kiln_server_db(), thread-local, closed when the thread ends).
  */
 #ifndef KILN_SERVER_SERVER_H
 #define KILN_SERVER_SERVER_H

@@ -64,7 +64,7 @@ enum body { B_NONE, B_JSON, B_MULTIPART };
 struct endpoint {
 	enum route route;
 	const char *method;
-	unsigned scope; /* 0: no authentication */
+	unsigned scope;	   /* 0: no authentication */
 	bool all_projects; /* the token must not be tied to a project */
 	enum body body;
 };
@@ -277,8 +277,7 @@ static json_t *parse_json_body(struct kiln_req *r, int *ret)
 		*ret = kiln_reply_error(r, 400, "bad_request", "expected a JSON object as body");
 		return NULL;
 	}
-	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES,
-		       &je);
+	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
 	if (j == NULL) {
 		*ret = kiln_reply_error(r, 400, "bad_request", "body: invalid JSON at line %d: %s",
 					je.line, je.text);
@@ -326,8 +325,8 @@ static bool has_control(const char *s)
 
 static int h_health(struct kiln_req *r)
 {
-	return kiln_reply_json(r, 200, json_pack("{s:s,s:s}", "status", "ok", "version",
-						 KILN_VERSION));
+	return kiln_reply_json(r, 200,
+			       json_pack("{s:s,s:s}", "status", "ok", "version", KILN_VERSION));
 }
 
 /* ---- /v1/projects ---- */
@@ -579,9 +578,10 @@ static int h_jobs_get(struct kiln_req *r)
 		project = r->auth.project;
 	}
 	if (state != NULL && kiln_job_state_parse(state) < 0)
-		return kiln_reply_error(r, 400, "bad_request",
-					"state: expected one of queued, running, succeeded, failed, "
-					"timed_out, cancelled, rejected, interrupted");
+		return kiln_reply_error(
+			r, 400, "bad_request",
+			"state: expected one of queued, running, succeeded, failed, "
+			"timed_out, cancelled, rejected, interrupted");
 	if (limit_s != NULL && kiln_parse_uint(limit_s, 1, LIST_LIMIT_MAX, &limit, &err) < 0) {
 		kiln_error_free(&err);
 		return kiln_reply_error(r, 400, "bad_request", "limit: expected 1 to %d",
@@ -634,11 +634,10 @@ static int h_job_cancel(struct kiln_req *r)
 			kiln_error_free(&err);
 			state = job_state(db, r->job, &err);
 			kiln_error_free(&err);
-			return kiln_reply_error(r, 409, "conflict", "job %" PRId64 " is already %s",
-						r->job,
-						state < 0 ? "finished"
-							  : kiln_job_state_name(
-								    (enum kiln_job_state)state));
+			return kiln_reply_error(
+				r, 409, "conflict", "job %" PRId64 " is already %s", r->job,
+				state < 0 ? "finished"
+					  : kiln_job_state_name((enum kiln_job_state)state));
 		}
 		return reply_db_error(r, &err, "cancel job");
 	}
@@ -688,9 +687,9 @@ static int h_artifact(struct kiln_req *r)
 		if (err && err->code == EBADMSG) {
 			kiln_logf("artifact %s failed verification: %s", r->arg, err->msg);
 			kiln_error_free(&err);
-			return kiln_reply_error(r, 500, "internal",
-						"artifact %s failed verification; it was quarantined",
-						r->arg);
+			return kiln_reply_error(
+				r, 500, "internal",
+				"artifact %s failed verification; it was quarantined", r->arg);
 		}
 		return reply_db_error(r, &err, "open artifact");
 	}
@@ -1081,7 +1080,8 @@ static enum MHD_Result upload_part(void *cls, enum MHD_ValueKind kind, const cha
 			kiln_error_free(&err);
 			size_text(u->s->cfg.max_body, lim, sizeof(lim));
 			if (big)
-				upload_fail(u, 413, "too_large", "the source is larger than %s", lim);
+				upload_fail(u, 413, "too_large", "the source is larger than %s",
+					    lim);
 			else
 				upload_fail(u, 500, "internal", "cannot store the source");
 			return MHD_NO;
@@ -1241,8 +1241,7 @@ static int h_jobs_post(struct kiln_req *r)
 		upload_fail(u, 400, "bad_request", "missing form field 'spec' (the kiln.yml)");
 		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
 	}
-	if (memchr(u->spec, '\0', u->spec_len) != NULL ||
-	    !kiln_utf8_valid(u->spec, u->spec_len)) {
+	if (memchr(u->spec, '\0', u->spec_len) != NULL || !kiln_utf8_valid(u->spec, u->spec_len)) {
 		upload_fail(u, 400, "spec_invalid", "kiln.yml: not UTF-8 text");
 		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
 	}

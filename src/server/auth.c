@@ -61,8 +61,9 @@ enum kiln_auth_result kiln_auth_check(struct kiln_db *db, const char *header, st
 		tok++;
 	/* kiln_ + 12 hex + _ + 43 base64url, nothing else (no trailing
 	 * whitespace either: a client that sends it is broken). */
-	if (strlen(tok) != 5 + TOKEN_ID_HEX + 1 + TOKEN_SECRET_LEN || strncmp(tok, "kiln_", 5) != 0 ||
-	    tok[5 + TOKEN_ID_HEX] != '_' || !is_lower_hex(tok + 5, TOKEN_ID_HEX))
+	if (strlen(tok) != 5 + TOKEN_ID_HEX + 1 + TOKEN_SECRET_LEN ||
+	    strncmp(tok, "kiln_", 5) != 0 || tok[5 + TOKEN_ID_HEX] != '_' ||
+	    !is_lower_hex(tok + 5, TOKEN_ID_HEX))
 		return KILN_AUTH_INVALID;
 	secret = tok + 5 + TOKEN_ID_HEX + 1;
 	if (!is_b64url(secret, TOKEN_SECRET_LEN))
@@ -143,7 +144,8 @@ void kiln_auth_conn_release(struct kiln_server *s, int slot)
 }
 
 int kiln_token_generate(const char *project, unsigned scopes, int64_t expires_at,
-			struct kiln_token_row *row, char token[KILN_TOKEN_MAX], struct kiln_error **err)
+			struct kiln_token_row *row, char token[KILN_TOKEN_MAX],
+			struct kiln_error **err)
 {
 	unsigned char idb[6], secret[32];
 	char secret_b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];

@@ -96,8 +96,7 @@ struct kiln_db *kiln_server_db_acquire(struct kiln_server *s, struct kiln_error 
 		db = s->db_pool[--s->db_nfree];
 	pthread_mutex_unlock(&s->mu);
 	if (db == NULL)
-		kiln_error_set(err, EBUSY, "no free database handle within %d ms",
-			       KILN_DB_WAIT_MS);
+		kiln_error_set(err, EBUSY, "no free database handle within %d ms", KILN_DB_WAIT_MS);
 	return db;
 }
 

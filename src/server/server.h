@@ -6,8 +6,9 @@
  *
  * Threads: main (start-up, signals, shut-down), cfg.workers worker threads
  * (worker.c), libmicrohttpd's listener thread and one thread per HTTP
- * connection. Every thread that touches the database uses its own handle
- * (kiln_server_db(), thread-local, closed when the thread ends).
+ * connection. Database handles come from a pool opened at start-up
+ * (kiln_server_db_acquire/release); a worker keeps one for its lifetime,
+ * an HTTP thread borrows one while a handler runs.
  */
 #ifndef KILN_SERVER_SERVER_H
 #define KILN_SERVER_SERVER_H
@@ -26,17 +27,17 @@
 #define KILN_MAX_TOKEN_CONNS 1024
 
 /* Fixed limits of the HTTP front (docs/server.md). */
-#define KILN_JSON_MAX_BYTES	 (64 * 1024) /* JSON request bodies */
-#define KILN_HTTP_CONN_LIMIT	 512	     /* connections in total */
-#define KILN_HTTP_PER_IP_LIMIT	 64	     /* connections per client address */
-#define KILN_HTTP_TIMEOUT	 60	     /* seconds of inactivity */
-#define KILN_HTTP_MEMORY_LIMIT	 (32 * 1024) /* per connection: headers, buffers */
-#define KILN_HTTP_HEADERS_MAX	 (16 * 1024) /* request headers, names and values */
-#define KILN_MAX_ARTIFACTS	 10000	     /* per job; more are skipped */
+#define KILN_JSON_MAX_BYTES	(64 * 1024) /* JSON request bodies */
+#define KILN_HTTP_CONN_LIMIT	512	    /* connections in total */
+#define KILN_HTTP_PER_IP_LIMIT	64	    /* connections per client address */
+#define KILN_HTTP_TIMEOUT	60	    /* seconds of inactivity */
+#define KILN_HTTP_MEMORY_LIMIT	(32 * 1024) /* per connection: headers, buffers */
+#define KILN_HTTP_HEADERS_MAX	(16 * 1024) /* request headers, names and values */
+#define KILN_MAX_ARTIFACTS	10000	    /* per job; more are skipped */
 #define KILN_SSE_KEEPALIVE_SECS 15
-#define KILN_DB_HTTP_HANDLES	 16 /* database handles for HTTP requests */
-#define KILN_DB_WAIT_MS		 10000
-#define KILN_DB_POOL_MAX	 (KILN_MAX_WORKERS + KILN_DB_HTTP_HANDLES + 1)
+#define KILN_DB_HTTP_HANDLES	16 /* database handles for HTTP requests */
+#define KILN_DB_WAIT_MS		10000
+#define KILN_DB_POOL_MAX	(KILN_MAX_WORKERS + KILN_DB_HTTP_HANDLES + 1)
 
 struct kiln_running {
 	int64_t job;
@@ -64,9 +65,9 @@ struct kiln_server {
 		unsigned n;
 	} conns[KILN_MAX_TOKEN_CONNS]; /* under mu: open requests per token */
 
-	pthread_cond_t db_free;			    /* signalled when a handle is released */
+	pthread_cond_t db_free;			   /* signalled when a handle is released */
 	struct kiln_db *db_pool[KILN_DB_POOL_MAX]; /* under mu: the free handles */
-	unsigned db_nfree;			    /* under mu */
+	unsigned db_nfree;			   /* under mu */
 	struct kiln_db *db_all[KILN_DB_POOL_MAX];  /* every handle, for closing */
 	unsigned db_nall;
 
@@ -180,8 +181,10 @@ struct kiln_req {
 	struct kiln_auth auth;
 	int conn_slot; /* kiln_auth_conn_acquire(), -1 when none */
 	bool responded;
+	/* the answer is a 401: add WWW-Authenticate */
 	bool unauthorized;
-	struct kiln_db *db; /* borrowed from the pool while a handler needs it */ /* the answer is a 401: add WWW-Authenticate */
+	/* borrowed from the pool while a handler needs it */
+	struct kiln_db *db;
 
 	/* body: JSON collected here (json_body), multipart handed to api.c */
 	bool json_body;

@@ -58,8 +58,8 @@ struct collect {
 	int64_t job;
 	size_t count;
 	uint64_t bytes;
-	bool over;	/* more than KILN_MAX_ARTIFACTS */
-	char *error;	/* first storage error, malloc'd */
+	bool over;   /* more than KILN_MAX_ARTIFACTS */
+	char *error; /* first storage error, malloc'd */
 };
 
 static void on_output(void *cls, int stream, const char *buf, size_t len)
@@ -304,7 +304,8 @@ struct job_run {
 	char *report;
 };
 
-static void set_error(struct job_run *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(struct job_run *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void set_error(struct job_run *j, const char *fmt, ...)
 {
@@ -351,7 +352,7 @@ static void record(struct job_run *j)
 			/* Cancelled while queued, as the worker claimed it:
 			 * the state is final already; keep the outcome. */
 			kiln_error_free(&err);
-			if (kiln_db_job_finish(j->db, j->id, &j->o, (enum kiln_job_event)-1, &ns,
+			if (kiln_db_job_finish(j->db, j->id, &j->o, (enum kiln_job_event) - 1, &ns,
 					       &err) < 0)
 				kiln_error_free(&err);
 			break;
@@ -381,18 +382,20 @@ static int configure(struct kiln_sandbox *sb, const struct kiln_server *s,
 	uint64_t output = s->cfg.max_log * 2;
 
 	if (kiln_sandbox_set_command(sb, argv, err) < 0 ||
-	    kiln_sandbox_set_source_archive(sb, source_fd, s->cfg.max_files, s->cfg.max_path,
-					    err) < 0 ||
+	    kiln_sandbox_set_source_archive(sb, source_fd, s->cfg.max_files, s->cfg.max_path, err) <
+		    0 ||
 	    kiln_sandbox_set_output_dir(sb, outdir, err) < 0)
 		return -1;
-	if ((spec->memory && kiln_sandbox_set_limit(sb, KILN_LIMIT_MEMORY, spec->memory, true,
-						    err) < 0) ||
-	    (spec->pids && kiln_sandbox_set_limit(sb, KILN_LIMIT_PIDS, spec->pids, true, err) < 0) ||
-	    (spec->cpus_milli && kiln_sandbox_set_limit(sb, KILN_LIMIT_CPUS, spec->cpus_milli,
-							 true, err) < 0) ||
-	    (spec->disk && kiln_sandbox_set_limit(sb, KILN_LIMIT_DISK, spec->disk, true, err) < 0) ||
-	    (spec->timeout && kiln_sandbox_set_limit(sb, KILN_LIMIT_TIMEOUT, spec->timeout, true,
-						     err) < 0) ||
+	if ((spec->memory &&
+	     kiln_sandbox_set_limit(sb, KILN_LIMIT_MEMORY, spec->memory, true, err) < 0) ||
+	    (spec->pids &&
+	     kiln_sandbox_set_limit(sb, KILN_LIMIT_PIDS, spec->pids, true, err) < 0) ||
+	    (spec->cpus_milli &&
+	     kiln_sandbox_set_limit(sb, KILN_LIMIT_CPUS, spec->cpus_milli, true, err) < 0) ||
+	    (spec->disk &&
+	     kiln_sandbox_set_limit(sb, KILN_LIMIT_DISK, spec->disk, true, err) < 0) ||
+	    (spec->timeout &&
+	     kiln_sandbox_set_limit(sb, KILN_LIMIT_TIMEOUT, spec->timeout, true, err) < 0) ||
 	    (output && kiln_sandbox_set_limit(sb, KILN_LIMIT_OUTPUT, output, true, err) < 0))
 		return -1;
 	for (size_t i = 0; i < spec->nenv; i++)
@@ -590,8 +593,8 @@ static void runner_read(int rfd, struct run_ctx *rc, struct run_summary *r)
 
 /* Run the sandbox in a runner process. -1 only if the runner could not be
  * started (j->error set); everything else is in *r. */
-static int run_sandbox(struct job_run *j, const struct kiln_spec *spec, int src,
-		       const char *outdir, struct run_ctx *rc, struct run_summary *r)
+static int run_sandbox(struct job_run *j, const struct kiln_spec *spec, int src, const char *outdir,
+		       struct run_ctx *rc, struct run_summary *r)
 {
 	struct kiln_server *s = j->wk->s;
 	int p[2] = {-1, -1}, sk[2] = {-1, -1}, cancel_fd = -1;
@@ -679,10 +682,10 @@ static void map_outcome(struct job_run *j, const struct run_summary *r, bool can
 
 static void final_note(struct job_run *j, const struct run_summary *r)
 {
-	const char *what = j->ev == KILN_EV_SUCCEED	? "succeeded"
-			   : j->ev == KILN_EV_TIMEOUT	? "timed out"
-			   : j->ev == KILN_EV_CANCEL	? "was cancelled"
-							: "failed";
+	const char *what = j->ev == KILN_EV_SUCCEED   ? "succeeded"
+			   : j->ev == KILN_EV_TIMEOUT ? "timed out"
+			   : j->ev == KILN_EV_CANCEL  ? "was cancelled"
+						      : "failed";
 
 	kiln_log_note(j->log, "job %s: exit %d, reason %s, %" PRIu64 ".%03" PRIu64 "s", what,
 		      r->exit_code, j->o.reason, r->wall_ms / 1000, r->wall_ms % 1000);
@@ -730,8 +733,8 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 	/* The text as submitted is what runs, parsed again under today's
 	 * limits. */
 	memset(&se, 0, sizeof(se));
-	if (w.spec_text == NULL ||
-	    kiln_spec_parse(w.spec_text, strlen(w.spec_text), &s->cfg.spec_limits, &spec, &se) < 0) {
+	if (w.spec_text == NULL || kiln_spec_parse(w.spec_text, strlen(w.spec_text),
+						   &s->cfg.spec_limits, &spec, &se) < 0) {
 		set_error(&j, "kiln.yml:%d:%d: %s", se.line, se.column, se.message);
 		fail_internal(&j, "spec_invalid");
 		goto out;

@@ -116,7 +116,7 @@ static struct kiln_db *db_or_reply(struct kiln_req *r, int *ret)
 	if (r->db == NULL) {
 		kiln_logf("%s", err ? err->msg : "no database handle");
 		kiln_error_free(&err);
-		*ret = kiln_reply_error(r, 503, "internal", "the server is busy; try again");
+		*ret = kiln_reply_error(r, 503, "unavailable", "the server is busy; try again");
 	}
 	return r->db;
 }

@@ -118,8 +118,8 @@ check "revoking an unknown token: exit 1 (rc=$RC)" -- test "$RC" -eq 1
 # --- secrets in logs ------------------------------------------------------------------------
 kilnd_stop
 check "the admin token is not in kilnd's stdout/stderr" -- \
-  bash -c "! grep -qF -- '$ADMIN_TOKEN' '$KILND_OUT' '$KILND_ERR' && ! grep -qF -- '${ADMIN_TOKEN##*_}' '$KILND_OUT' '$KILND_ERR'"
+  bash -c "! grep -qF -- '$ADMIN_TOKEN' '$KILND_OUT' '$KILND_ERR' && ! grep -qF -- '${ADMIN_TOKEN#kiln_*_}' '$KILND_OUT' '$KILND_ERR'"
 check "no other token's secret is either" -- \
-  bash -c "! grep -qF -e '${TOKEN_alpha##*_}' -e '${RO##*_}' -e '${REV##*_}' '$KILND_OUT' '$KILND_ERR'"
+  bash -c "! grep -qF -e '${TOKEN_alpha#kiln_*_}' -e '${RO#kiln_*_}' -e '${REV#kiln_*_}' '$KILND_OUT' '$KILND_ERR'"
 check "admin-token is mode 0600" -- test "$(stat -c %a "$DATA/admin-token")" = 600
 done_testing

@@ -20,7 +20,7 @@ check "kiln token create prints only a token on stdout (rc=$RC)" -- \
   bash -c "[ $RC -eq 0 ] && [ \$(wc -l <'$WORK/out') -eq 1 ] && grep -Eq '^kiln_[0-9a-f]{12}_[A-Za-z0-9_-]{43}\$' '$WORK/out'"
 k "$ADMIN_TOKEN" token list
 check "kiln token list shows the token's id, not its secret" -- \
-  bash -c "grep -q '${TOK:5:12}' '$WORK/out' && ! grep -qF -- '${TOK##*_}' '$WORK/out'"
+  bash -c "grep -q '${TOK:5:12}' '$WORK/out' && ! grep -qF -- '${TOK#kiln_*_}' '$WORK/out'"
 
 # --- a C project, followed ------------------------------------------------------
 SRC=$WORK/hello
@@ -247,7 +247,7 @@ check "with mode 0600 it is used (server and token) (rc=$RC)" -- \
 rm -f "$XDG_CONFIG_HOME/kiln/config"
 KILN_DEBUG=1 KILN_TOKEN=$TOK "$KILN" status "$HELLO_JOB" >"$WORK/out" 2>"$WORK/err" </dev/null
 check "KILN_DEBUG=1 shows the request but never the token's secret" -- \
-  bash -c "grep -qi 'authorization' '$WORK/err' && ! grep -qF -- '${TOK##*_}' '$WORK/err'"
+  bash -c "grep -qi 'authorization' '$WORK/err' && ! grep -qF -- '${TOK#kiln_*_}' '$WORK/err'"
 KILN_TOKEN=$TOK "$KILN" status "$HELLO_JOB" --server http://127.0.0.1:1 >"$WORK/out" 2>"$WORK/err" </dev/null
 RC=$?
 check "an unreachable server: exit 1, the message names it (rc=$RC)" -- \

@@ -406,6 +406,38 @@ static json_t *wrap(const char *key, json_t *arr)
 	return o;
 }
 
+/* Step st to the end, turning each row into an object with row(), and
+ * answer {"key": [...]}. The one loop behind every listing. */
+static json_t *list_rows(struct kiln_db *db, sqlite3_stmt *st, const char *key,
+			 json_t *(*row)(sqlite3_stmt *st), struct kiln_error **err)
+{
+	char what[32];
+	json_t *arr;
+	int r;
+
+	if (st == NULL)
+		return NULL;
+	snprintf(what, sizeof(what), "list %s", key);
+	arr = json_array();
+	if (arr == NULL) {
+		kiln_error_set(err, ENOMEM, "%s", what);
+		return NULL;
+	}
+	while ((r = step(db, st, err, what)) == 1) {
+		json_t *o = row(st);
+
+		if (o == NULL || json_array_append_new(arr, o) < 0)
+			r = kiln_error_set(err, ENOMEM, "%s", what);
+		if (r < 0)
+			break;
+	}
+	if (r < 0) {
+		json_decref(arr);
+		return NULL;
+	}
+	return wrap(key, arr);
+}
+
 /* ---- open / close ---------------------------------------------------- */
 
 static int pragma_int(struct kiln_db *db, const char *sql, int *out, struct kiln_error **err)
@@ -638,34 +670,18 @@ bool kiln_db_project_exists(struct kiln_db *db, const char *name)
 	return r == 1;
 }
 
+static json_t *project_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:o, s:o}", "name", col_json_str(st, 0), "created_at",
+			 col_json_time(st, 1));
+}
+
 json_t *kiln_db_projects_list(struct kiln_db *db, struct kiln_error **err)
 {
 	cleanup_stmt sqlite3_stmt *st =
 		query(db, err, "SELECT name, created_at FROM projects ORDER BY name", "");
-	json_t *arr;
-	int r;
 
-	if (st == NULL)
-		return NULL;
-	arr = json_array();
-	if (arr == NULL) {
-		kiln_error_set(err, ENOMEM, "list projects");
-		return NULL;
-	}
-	while ((r = step(db, st, err, "list projects")) == 1) {
-		json_t *p = json_pack("{s:o, s:o}", "name", col_json_str(st, 0), "created_at",
-				      col_json_time(st, 1));
-
-		if (p == NULL || json_array_append_new(arr, p) < 0)
-			r = kiln_error_set(err, ENOMEM, "list projects");
-		if (r < 0)
-			break;
-	}
-	if (r < 0) {
-		json_decref(arr);
-		return NULL;
-	}
-	return wrap("projects", arr);
+	return list_rows(db, st, "projects", project_row, err);
 }
 
 /* ---- tokens ---------------------------------------------------------- */
@@ -818,6 +834,15 @@ int kiln_db_token_get(struct kiln_db *db, const char *id, struct kiln_token_row 
 	return 0;
 }
 
+static json_t *token_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_json_str(st, 0),
+			 "project", col_json_str(st, 1), "scopes",
+			 scopes_json(kiln_scopes_parse(col_text(st, 2))), "created_at",
+			 col_json_time(st, 3), "expires_at", col_json_time(st, 4), "revoked_at",
+			 col_json_time(st, 5), "description", col_json_str(st, 6));
+}
+
 json_t *kiln_db_tokens_list(struct kiln_db *db, struct kiln_error **err)
 {
 	/* The hash is never selected: a listing cannot leak it. */
@@ -826,34 +851,8 @@ json_t *kiln_db_tokens_list(struct kiln_db *db, struct kiln_error **err)
 		      "SELECT id, project, scopes, created_at, expires_at, revoked_at, description"
 		      " FROM tokens ORDER BY created_at, id",
 		      "");
-	json_t *arr;
-	int r;
 
-	if (st == NULL)
-		return NULL;
-	arr = json_array();
-	if (arr == NULL) {
-		kiln_error_set(err, ENOMEM, "list tokens");
-		return NULL;
-	}
-	while ((r = step(db, st, err, "list tokens")) == 1) {
-		json_t *t = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-				      col_json_str(st, 0), "project", col_json_str(st, 1), "scopes",
-				      scopes_json(kiln_scopes_parse(col_text(st, 2))), "created_at",
-				      col_json_time(st, 3), "expires_at", col_json_time(st, 4),
-				      "revoked_at", col_json_time(st, 5), "description",
-				      col_json_str(st, 6));
-
-		if (t == NULL || json_array_append_new(arr, t) < 0)
-			r = kiln_error_set(err, ENOMEM, "list tokens");
-		if (r < 0)
-			break;
-	}
-	if (r < 0) {
-		json_decref(arr);
-		return NULL;
-	}
-	return wrap("tokens", arr);
+	return list_rows(db, st, "tokens", token_row, err);
 }
 
 int kiln_db_token_revoke(struct kiln_db *db, const char *id, struct kiln_error **err)
@@ -963,6 +962,11 @@ json_t *kiln_db_job_get(struct kiln_db *db, int64_t id, struct kiln_error **err)
 	return j;
 }
 
+static json_t *job_row(sqlite3_stmt *st)
+{
+	return job_json(st, false);
+}
+
 json_t *kiln_db_jobs_list(struct kiln_db *db, const char *project, const char *state, int limit,
 			  struct kiln_error **err)
 {
@@ -976,8 +980,6 @@ json_t *kiln_db_jobs_list(struct kiln_db *db, const char *project, const char *s
 		" ORDER BY id DESC LIMIT ?",
 	};
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	json_t *arr;
-	int r;
 
 	if (state != NULL && kiln_job_state_parse(state) < 0) {
 		kiln_error_set(err, EINVAL, "unknown job state '%.32s'", state);
@@ -995,26 +997,7 @@ json_t *kiln_db_jobs_list(struct kiln_db *db, const char *project, const char *s
 		st = query(db, err, sql[1], "si", project, limit);
 	else
 		st = query(db, err, sql[0], "i", limit);
-	if (st == NULL)
-		return NULL;
-	arr = json_array();
-	if (arr == NULL) {
-		kiln_error_set(err, ENOMEM, "list jobs");
-		return NULL;
-	}
-	while ((r = step(db, st, err, "list jobs")) == 1) {
-		json_t *j = job_json(st, false);
-
-		if (j == NULL || json_array_append_new(arr, j) < 0)
-			r = kiln_error_set(err, ENOMEM, "list jobs");
-		if (r < 0)
-			break;
-	}
-	if (r < 0) {
-		json_decref(arr);
-		return NULL;
-	}
-	return wrap("jobs", arr);
+	return list_rows(db, st, "jobs", job_row, err);
 }
 
 /* The current state of a job; ENOENT if there is none. */
@@ -1349,34 +1332,17 @@ int kiln_db_artifact_add(struct kiln_db *db, int64_t job, const char *name, uint
 	return 0;
 }
 
+static json_t *artifact_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:o, s:I, s:o}", "name", col_json_str(st, 0), "size",
+			 (json_int_t)sqlite3_column_int64(st, 1), "sha256", col_json_str(st, 2));
+}
+
 json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_error **err)
 {
 	cleanup_stmt sqlite3_stmt *st = query(
 		db, err, "SELECT name, size, sha256 FROM artifacts WHERE job_id = ? ORDER BY name",
 		"I", job);
-	json_t *arr;
-	int r;
 
-	if (st == NULL)
-		return NULL;
-	arr = json_array();
-	if (arr == NULL) {
-		kiln_error_set(err, ENOMEM, "list artifacts");
-		return NULL;
-	}
-	while ((r = step(db, st, err, "list artifacts")) == 1) {
-		json_t *a = json_pack("{s:o, s:I, s:o}", "name", col_json_str(st, 0), "size",
-				      (json_int_t)sqlite3_column_int64(st, 1), "sha256",
-				      col_json_str(st, 2));
-
-		if (a == NULL || json_array_append_new(arr, a) < 0)
-			r = kiln_error_set(err, ENOMEM, "list artifacts");
-		if (r < 0)
-			break;
-	}
-	if (r < 0) {
-		json_decref(arr);
-		return NULL;
-	}
-	return wrap("artifacts", arr);
+	return list_rows(db, st, "artifacts", artifact_row, err);
 }

@@ -226,15 +226,6 @@ static json_t *scopes_json(unsigned scopes)
 	return a;
 }
 
-/* Wrap a listing as {"key": [...]} whether the store gave the array or
- * the whole object. */
-static json_t *listing(json_t *v, const char *key)
-{
-	if (v == NULL || json_is_object(v))
-		return v;
-	return json_pack("{s:o}", key, v);
-}
-
 /* The job's project, for the authorisation check. 0: found; otherwise the
  * answer was queued and *ret is its result. */
 static int job_access(struct kiln_req *r, struct kiln_db *db, int *ret)
@@ -343,7 +334,7 @@ static int h_projects_get(struct kiln_req *r)
 	l = kiln_db_projects_list(db, &err);
 	if (l == NULL)
 		return reply_db_error(r, &err, "list projects");
-	return kiln_reply_json(r, 200, listing(l, "projects"));
+	return kiln_reply_json(r, 200, l);
 }
 
 static int h_projects_post(struct kiln_req *r)
@@ -383,7 +374,7 @@ static int h_projects_post(struct kiln_req *r)
 		}
 		return reply_db_error(r, &err, "create project");
 	}
-	l = listing(kiln_db_projects_list(db, &err), "projects");
+	l = kiln_db_projects_list(db, &err);
 	arr = l ? json_object_get(l, "projects") : NULL;
 	json_array_foreach(arr, i, p)
 	{
@@ -418,7 +409,7 @@ static int h_tokens_get(struct kiln_req *r)
 	l = kiln_db_tokens_list(db, &err);
 	if (l == NULL)
 		return reply_db_error(r, &err, "list tokens");
-	return kiln_reply_json(r, 200, listing(l, "tokens"));
+	return kiln_reply_json(r, 200, l);
 }
 
 static int h_tokens_post(struct kiln_req *r)
@@ -592,7 +583,7 @@ static int h_jobs_get(struct kiln_req *r)
 	l = kiln_db_jobs_list(db, project, state, (int)limit, &err);
 	if (l == NULL)
 		return reply_db_error(r, &err, "list jobs");
-	return kiln_reply_json(r, 200, listing(l, "jobs"));
+	return kiln_reply_json(r, 200, l);
 }
 
 static int h_job_get(struct kiln_req *r)
@@ -659,7 +650,7 @@ static int h_job_artifacts(struct kiln_req *r)
 	l = kiln_db_artifacts_list(db, r->job, &err);
 	if (l == NULL)
 		return reply_db_error(r, &err, "list artifacts");
-	return kiln_reply_json(r, 200, listing(l, "artifacts"));
+	return kiln_reply_json(r, 200, l);
 }
 
 /* ---- /v1/artifacts/{sha256} ---- */

@@ -139,7 +139,7 @@ static int bootstrap_admin(struct kiln_server *s, struct kiln_db *db, const char
 	list = kiln_db_tokens_list(db, err);
 	if (list == NULL)
 		return kiln_error_prefix(err, "list tokens");
-	arr = json_is_array(list) ? list : json_object_get(list, "tokens");
+	arr = json_object_get(list, "tokens");
 	ntokens = json_array_size(arr);
 	json_decref(list);
 	if (ntokens > 0)

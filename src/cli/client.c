@@ -867,6 +867,13 @@ void cli_fmt_size(uint64_t b, char *buf, size_t len)
 	snprintf(buf, len, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
 }
 
+const char *cli_jstr(const json_t *o, const char *key, const char *dflt)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
 const char *cli_str(const json_t *o, const char *key, char *buf, size_t len)
 {
 	const json_t *v = json_object_get(o, key);

@@ -129,6 +129,8 @@ long long cli_time_diff(const json_t *from, const json_t *to);
 void cli_fmt_duration(long long secs, char *buf, size_t len);
 /* 1536 -> "1.5K"; exact below 1024 ("812B"). */
 void cli_fmt_size(uint64_t bytes, char *buf, size_t len);
+/* Object member when it is a string (borrowed from o), else dflt. */
+const char *cli_jstr(const json_t *o, const char *key, const char *dflt);
 /* Object member as a string ("" when absent or null; integers printed). */
 const char *cli_str(const json_t *o, const char *key, char *buf, size_t len);
 

@@ -187,13 +187,6 @@ out:
 
 /* --- token ------------------------------------------------------------------- */
 
-static const char *jstr(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 /* "submit,read" -> ["submit", "read"]; NULL (after a message) if invalid. */
 static json_t *parse_scopes(const char *list)
 {
@@ -280,7 +273,7 @@ static int token_create(struct kiln_client *c, const struct admin_args *a)
 		r = cli_fail(&err);
 		goto out;
 	}
-	tok = jstr(ans, "token");
+	tok = cli_jstr(ans, "token", NULL);
 	if (tok == NULL) {
 		cli_err("server %s answered without a token", kiln_client_server(c));
 		goto out;
@@ -296,9 +289,9 @@ static int token_create(struct kiln_client *c, const struct admin_args *a)
 		fprintf(stderr,
 			"token %s: project %s, scopes %s, expires %s (it is shown only this "
 			"once)\n",
-			jstr(ans, "id") ? jstr(ans, "id") : "?",
-			jstr(ans, "project") ? jstr(ans, "project") : "(all)", sc,
-			strcmp(exp, "-") ? exp : "never");
+			cli_jstr(ans, "id", NULL) ? cli_jstr(ans, "id", NULL) : "?",
+			cli_jstr(ans, "project", NULL) ? cli_jstr(ans, "project", NULL) : "(all)",
+			sc, strcmp(exp, "-") ? exp : "never");
 	}
 	r = 0;
 out:

@@ -51,16 +51,9 @@ static const struct option jobs_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static const char *jstr(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-
-	return json_is_string(v) ? json_string_value(v) : "";
-}
-
 void cli_job_outcome(const json_t *job, char *buf, size_t len)
 {
-	const char *state = jstr(job, "state"), *reason = jstr(job, "reason");
+	const char *state = cli_jstr(job, "state", ""), *reason = cli_jstr(job, "reason", "");
 	const json_t *code = json_object_get(job, "exit_code");
 
 	if (strcmp(state, "failed") != 0 && strcmp(state, "succeeded") != 0) {

@@ -773,6 +773,8 @@ static void finish_result(struct run *run)
 	}
 }
 
+/* Record "path: why" in the export's skip list; why NULL: path is already
+ * a complete line (the copy module's own "path: reason"). */
 static void add_skipped(struct kiln_result *r, const char *path, const char *why)
 {
 	char line[PATH_MAX + 64];
@@ -783,7 +785,10 @@ static void add_skipped(struct kiln_result *r, const char *path, const char *why
 			n++;
 	if (n >= 1000)
 		return;
-	snprintf(line, sizeof(line), "%s: %s", path, why);
+	if (why != NULL)
+		snprintf(line, sizeof(line), "%s: %s", path, why);
+	else
+		snprintf(line, sizeof(line), "%s", path);
 	{
 		char **nv = realloc(r->export_skipped, (n + 2) * sizeof(char *));
 		if (nv == NULL)
@@ -875,7 +880,7 @@ static int export_path(struct run *run, int ws, int out, const char *rel, struct
 				o->max_bytes =
 					o->max_bytes > cs.bytes ? o->max_bytes - cs.bytes : 1;
 				for (size_t i = 0; cs.skipped && cs.skipped[i]; i++)
-					add_skipped(r, cs.skipped[i], "skipped");
+					add_skipped(r, cs.skipped[i], NULL);
 				kiln_copy_stats_free(&cs);
 				if (cr < 0) {
 					kiln_error_prefix(err, "export %s", rel);

@@ -110,6 +110,37 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX artifacts_by_sha256 ON artifacts(sha256);"
 	"PRAGMA user_version = 1;",
+	/* 2: the audit log (src/store/auditlog.c): entries, the Merkle tree's
+	 * complete subtrees, signed checkpoints; append-only, enforced by
+	 * triggers as a second line behind the code that only inserts. */
+	"CREATE TABLE audit_entries ("
+	"  idx INTEGER PRIMARY KEY NOT NULL,"
+	"  entry BLOB NOT NULL"
+	");"
+	"CREATE TABLE audit_hashes ("
+	"  level INTEGER NOT NULL,"
+	"  idx INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL,"
+	"  PRIMARY KEY (level, idx)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE audit_checkpoints ("
+	"  size INTEGER PRIMARY KEY NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  note TEXT NOT NULL"
+	");"
+	"CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER audit_hashes_no_update BEFORE UPDATE ON audit_hashes"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER audit_hashes_no_delete BEFORE DELETE ON audit_hashes"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"PRAGMA user_version = 2;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1345,4 +1376,16 @@ json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_erro
 		"I", job);
 
 	return list_rows(db, st, "artifacts", artifact_row, err);
+}
+
+/* ---- raw access for the audit log (src/store/auditlog.c) ---- */
+
+sqlite3 *kiln_db_sqlite(struct kiln_db *db)
+{
+	return db->h;
+}
+
+const char *kiln_db_path(const struct kiln_db *db)
+{
+	return db->path;
 }

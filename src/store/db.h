@@ -161,4 +161,11 @@ int kiln_db_artifact_add(struct kiln_db *db, int64_t job, const char *name, uint
 /* {"artifacts": [{"name", "size", "sha256"}]}, sorted by name. */
 json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_error **err);
 
+/* ---- raw access ---- */
+/* The SQLite handle and the file, for src/store/auditlog.c only (same
+ * thread rules as the handle). */
+struct sqlite3;
+struct sqlite3 *kiln_db_sqlite(struct kiln_db *db);
+const char *kiln_db_path(const struct kiln_db *db);
+
 #endif

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <sodium.h>
@@ -27,6 +28,7 @@
 #include "core/cleanup.h"
 #include "core/sys.h"
 #include "core/util.h"
+#include "server/audit.h"
 #include "server/job.h"
 #include "server/server.h"
 #include "server/spec.h"
@@ -57,6 +59,9 @@ enum route {
 	R_JOB_CANCEL,
 	R_JOB_ARTIFACTS,
 	R_ARTIFACT,
+	R_AUDIT_KEY,
+	R_AUDIT_CHECKPOINT,
+	R_AUDIT_TILE,
 };
 
 enum body { B_NONE, B_JSON, B_MULTIPART };
@@ -83,6 +88,12 @@ static const struct endpoint endpoints[] = {
 	{R_JOB_CANCEL, "POST", KILN_SCOPE_SUBMIT, false, B_NONE},
 	{R_JOB_ARTIFACTS, "GET", KILN_SCOPE_READ, false, B_NONE},
 	{R_ARTIFACT, "GET", KILN_SCOPE_READ, false, B_NONE},
+	/* The verifier key and the checkpoint are public, so that anyone
+	 * can watch the log grow; the tiles hold every project's entries:
+	 * read scope and a token for all projects (docs/audit.md). */
+	{R_AUDIT_KEY, "GET", 0, false, B_NONE},
+	{R_AUDIT_CHECKPOINT, "GET", 0, false, B_NONE},
+	{R_AUDIT_TILE, "GET", KILN_SCOPE_READ, true, B_NONE},
 };
 
 /* ---- helpers ---- */
@@ -198,6 +209,17 @@ static enum route parse_route(struct kiln_req *r)
 		snprintf(r->arg, sizeof(r->arg), "%s", p);
 		return R_ARTIFACT;
 	}
+	if (strcmp(u, "audit/key") == 0)
+		return R_AUDIT_KEY;
+	if (strcmp(u, "audit/checkpoint") == 0)
+		return R_AUDIT_CHECKPOINT;
+	if (strncmp(u, "audit/tile/", 11) == 0) {
+		p = u + 6;
+		if (strlen(p) >= sizeof(r->arg))
+			return R_NONE;
+		snprintf(r->arg, sizeof(r->arg), "%s", p);
+		return R_AUDIT_TILE;
+	}
 	return R_NONE;
 }
 
@@ -242,6 +264,65 @@ static int job_access(struct kiln_req *r, struct kiln_db *db, int *ret)
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- the audit log ---- */
+
+static void actor_of(const struct kiln_req *r, char *buf, size_t len)
+{
+	if (r->auth.token_id[0] != '\0')
+		snprintf(buf, len, "token:%s", r->auth.token_id);
+	else
+		snprintf(buf, len, "anonymous");
+}
+
+static void remote_of(struct kiln_req *r, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	buf[0] = '\0';
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+			  (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  buf, (socklen_t)len);
+}
+
+/* Record an action before it is acknowledged. Takes ownership of fields.
+ * 0, or -1 with the 500 answer queued in *ret. */
+static int audit_or_reply(struct kiln_req *r, struct kiln_db *db, const char *kind, json_t *fields,
+			  int *ret)
+{
+	struct kiln_error *err = NULL;
+	char actor[64];
+	int rc;
+
+	actor_of(r, actor, sizeof(actor));
+	rc = kiln_audit_append(r->s, db, kind, actor, fields, &err);
+	json_decref(fields);
+	if (rc < 0) {
+		*ret = reply_db_error(r, &err, "record in the audit log");
+		return -1;
+	}
+	return 0;
+}
+
+/* After a handler: a refused authentication or authorisation. */
+static void audit_refusal(struct kiln_req *r)
+{
+	char remote[64];
+
+	if (r->status != 401 && r->status != 403)
+		return;
+	remote_of(r, remote, sizeof(remote));
+	kiln_audit_auth_failure(r->s, r->db, r->status, r->method, r->url,
+				header(r, MHD_HTTP_HEADER_AUTHORIZATION), r->auth.token_id, remote,
+				r->error_msg);
 }
 
 static int reply_job(struct kiln_req *r, struct kiln_db *db, unsigned status)
@@ -374,6 +455,11 @@ static int h_projects_post(struct kiln_req *r)
 		}
 		return reply_db_error(r, &err, "create project");
 	}
+	if (audit_or_reply(r, db, "project.created", json_pack("{s:s}", "project", name), &ret) <
+	    0) {
+		json_decref(body);
+		return ret;
+	}
 	l = kiln_db_projects_list(db, &err);
 	arr = l ? json_object_get(l, "projects") : NULL;
 	json_array_foreach(arr, i, p)
@@ -495,6 +581,25 @@ static int h_tokens_post(struct kiln_req *r)
 		ret = reply_db_error(r, &err, "create token");
 		goto out;
 	}
+	{
+		json_t *f = json_pack("{s:s,s:o,s:o}", "token", row.id, "project",
+				      project ? json_string(project) : json_null(), "scopes",
+				      scopes_json(scopes));
+		if (f != NULL) {
+			json_object_set_new(f, "expires_at", json_integer(row.expires_at));
+			json_object_set_new(f, "description", json_string(desc ? desc : ""));
+		}
+		if (audit_or_reply(r, db, "token.created", f, &ret) < 0) {
+			/* Unrecorded, the token must not work: revoke it. */
+			sodium_memzero(token, sizeof(token));
+			if (kiln_db_token_revoke(db, row.id, &err) < 0) {
+				kiln_logf("revoke unrecorded token %s: %s", row.id,
+					  err ? err->msg : "?");
+				kiln_error_free(&err);
+			}
+			goto out;
+		}
+	}
 	out = json_object();
 	json_object_set_new(out, "id", json_string(row.id));
 	json_object_set_new(out, "token", json_string(token));
@@ -541,6 +646,8 @@ static int h_token_delete(struct kiln_req *r)
 		}
 		return reply_db_error(r, &err, "revoke token");
 	}
+	if (audit_or_reply(r, db, "token.revoked", json_pack("{s:s}", "token", r->arg), &ret) < 0)
+		return ret;
 	kiln_logf("token %s revoked (by %s)", r->arg, r->auth.token_id);
 	return kiln_reply_empty(r, 204);
 }
@@ -634,6 +741,9 @@ static int h_job_cancel(struct kiln_req *r)
 	}
 	kiln_server_cancel_running(r->s, r->job);
 	kiln_server_notify(r->s);
+	if (audit_or_reply(r, db, "job.cancel", json_pack("{s:I}", "job", (json_int_t)r->job),
+			   &ret) < 0)
+		return ret;
 	kiln_logf("job %" PRId64 ": cancel requested (by %s)", r->job, r->auth.token_id);
 	return reply_job(r, db, 202);
 }
@@ -1280,6 +1390,21 @@ static int h_jobs_post(struct kiln_req *r)
 	if (ret < 0)
 		return reply_db_error(r, &err, "record job");
 	r->job = id;
+	{
+		json_t *f = json_pack("{s:I,s:s,s:s,s:s,s:I}", "job", (json_int_t)id, "project",
+				      u->project, "spec_sha256", spec_hex, "source_sha256",
+				      source_hex, "source_bytes", (json_int_t)source_size);
+		if (audit_or_reply(r, db, "submission.accepted", f, &ret) < 0) {
+			/* Unrecorded, the job must not run. */
+			if (kiln_db_job_request_cancel(db, id, &err) < 0) {
+				kiln_logf("cancel unrecorded job %" PRId64 ": %s", id,
+					  err ? err->msg : "?");
+				kiln_error_free(&err);
+			}
+			kiln_server_cancel_running(r->s, id);
+			return ret;
+		}
+	}
 	kiln_logf("job %" PRId64 " queued (project %s, source %" PRIu64 " bytes, by %s)", id,
 		  u->project, source_size, r->auth.token_id);
 	ret = reply_job(r, db, 201);
@@ -1402,6 +1527,41 @@ static int api_begin(struct kiln_req *r)
 	return MHD_YES;
 }
 
+static int h_audit(struct kiln_req *r, const char *what)
+{
+	struct kiln_db *db;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	return kiln_audit_http(r, db, what);
+}
+
+/* A refused POST /v1/jobs, with its reason. */
+static void audit_rejection(struct kiln_req *r)
+{
+	struct kiln_upload *u = r->upload;
+	struct kiln_error *err = NULL;
+	char actor[64], project[PROJECT_MAX + 1];
+	json_t *f;
+
+	if (r->route < 0 || endpoints[r->route].route != R_JOBS ||
+	    endpoints[r->route].body != B_MULTIPART || r->status < 400)
+		return;
+	actor_of(r, actor, sizeof(actor));
+	kiln_sanitize(project, sizeof(project), u && u->project_len ? u->project : "");
+	f = json_pack("{s:i,s:s,s:s}", "status", (int)r->status, "code",
+		      u && u->failed ? u->code : "internal", "reason",
+		      u && u->failed ? u->msg : r->error_msg);
+	if (f != NULL && project[0] != '\0')
+		json_object_set_new(f, "project", json_string(project));
+	if (kiln_audit_append(r->s, r->db, "submission.rejected", actor, f, &err) < 0) {
+		kiln_logf("%s", err ? err->msg : "audit log: record submission.rejected failed");
+		kiln_error_free(&err);
+	}
+	json_decref(f);
+}
+
 static int api_finish(struct kiln_req *r)
 {
 	const struct endpoint *ep;
@@ -1426,6 +1586,9 @@ static int api_finish(struct kiln_req *r)
 	case R_JOB_CANCEL: return h_job_cancel(r);
 	case R_JOB_ARTIFACTS: return h_job_artifacts(r);
 	case R_ARTIFACT: return h_artifact(r);
+	case R_AUDIT_KEY: return h_audit(r, "key");
+	case R_AUDIT_CHECKPOINT: return h_audit(r, "checkpoint");
+	case R_AUDIT_TILE: return h_audit(r, r->arg);
 	case R_NONE:
 	default: return kiln_reply_error(r, 404, "not_found", "no such endpoint");
 	}
@@ -1437,6 +1600,10 @@ int kiln_api_begin(struct kiln_req *r)
 {
 	int ret = api_begin(r);
 
+	if (r->responded) {
+		audit_refusal(r);
+		audit_rejection(r);
+	}
 	db_release(r);
 	return ret;
 }
@@ -1445,6 +1612,8 @@ int kiln_api_finish(struct kiln_req *r)
 {
 	int ret = api_finish(r);
 
+	audit_refusal(r);
+	audit_rejection(r);
 	db_release(r);
 	return ret;
 }

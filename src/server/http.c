@@ -64,6 +64,7 @@ int kiln_reply(struct kiln_req *r, unsigned status, struct MHD_Response *resp)
 		return MHD_YES;
 	}
 	r->responded = true;
+	r->status = status;
 	if (status >= 500) {
 		char m[16], u[256];
 
@@ -142,6 +143,8 @@ int kiln_reply_error(struct kiln_req *r, unsigned status, const char *code, cons
 		for (char *p = msg; *p; p++)
 			if ((unsigned char)*p >= 0x80)
 				*p = '?';
+	if (!r->responded)
+		snprintf(r->error_msg, sizeof(r->error_msg), "%s", msg);
 	j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
 	if (j == NULL)
 		return MHD_NO;

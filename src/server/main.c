@@ -25,6 +25,7 @@
 #include "core/cleanup.h"
 #include "core/sys.h"
 #include "core/util.h"
+#include "server/audit.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "store/cas.h"
@@ -319,6 +320,24 @@ int main(int argc, char **argv)
 			  nrec);
 	if (kiln_workers_clean_tmp(s) < 0)
 		kiln_logf("could not clean %s completely: %s", s->tmp_dir, strerror(errno));
+	/* The audit log: its key, its start-up check, then the first entry;
+	 * kilnd does not serve when it cannot record that it started. */
+	if (kiln_audit_open(s, data, db, &err) < 0) {
+		kiln_server_db_release(s, db);
+		goto fail_srv;
+	}
+	{
+		json_t *f = json_pack("{s:s,s:i,s:I,s:i}", "version", KILN_VERSION, "pid",
+				      (int)getpid(), "workers", (json_int_t)s->cfg.workers, "port",
+				      (int)s->cfg.listen_port);
+		int ar = kiln_audit_append(s, db, "server.start", "kilnd", f, &err);
+
+		json_decref(f);
+		if (ar < 0) {
+			kiln_server_db_release(s, db);
+			goto fail_srv;
+		}
+	}
 	kiln_server_db_release(s, db);
 
 	/* Signals: TERM and INT are taken by sigwait below; every thread
@@ -349,9 +368,19 @@ int main(int argc, char **argv)
 	kiln_workers_stop(s);
 	kiln_server_drain_streams(s, 3000);
 	kiln_http_stop(s);
+	{
+		json_t *f = json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+
+		if (kiln_audit_append(s, NULL, "server.stop", "kilnd", f, &err) < 0) {
+			kiln_logf("%s", err ? err->msg : "audit log: record server.stop failed");
+			kiln_error_free(&err);
+		}
+		json_decref(f);
+	}
 	rc = 0;
 	kiln_logf("stopped");
 fail_srv:
+	kiln_audit_close(s);
 	if (s->cas != NULL)
 		kiln_cas_close(s->cas);
 	kiln_server_destroy(s);

@@ -71,6 +71,10 @@ struct kiln_server {
 	struct kiln_db *db_all[KILN_DB_POOL_MAX];  /* every handle, for closing */
 	unsigned db_nall;
 
+	/* audit.c's state (the log key, the checkpointer); NULL until
+	 * kiln_audit_open */
+	struct kiln_audit *audit;
+
 	void *http; /* http.c's daemon */
 	pthread_t workers[KILN_MAX_WORKERS];
 	unsigned nworkers;
@@ -181,6 +185,10 @@ struct kiln_req {
 	struct kiln_auth auth;
 	int conn_slot; /* kiln_auth_conn_acquire(), -1 when none */
 	bool responded;
+	/* the status of the answer, and the message of an error answer (for
+	 * the audit log) */
+	unsigned status;
+	char error_msg[256];
 	/* the answer is a 401: add WWW-Authenticate */
 	bool unauthorized;
 	/* borrowed from the pool while a handler needs it */

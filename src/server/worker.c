@@ -28,6 +28,7 @@
 #include "core/sys.h"
 #include "core/util.h"
 #include "sandbox/sandbox.h"
+#include "server/audit.h"
 #include "server/job.h"
 #include "server/server.h"
 #include "server/spec.h"
@@ -302,6 +303,8 @@ struct job_run {
 	enum kiln_job_event ev;
 	char error[1024];
 	char *report;
+	/* borrowed from the job's row (kiln_job_work), for the audit log */
+	const char *project, *source_sha256;
 };
 
 static void set_error(struct job_run *j, const char *fmt, ...)
@@ -345,6 +348,25 @@ static void record(struct job_run *j)
 	j->o.log_bytes = bytes;
 	j->o.log_truncated = truncated;
 	j->o.report_json = j->report;
+	/* The outcome is in the audit log before it is in the job's row. */
+	{
+		char logpath[4200];
+		int next = kiln_job_next(KILN_JOB_RUNNING, j->ev);
+		const char *state =
+			next < 0 ? "unknown" : kiln_job_state_name((enum kiln_job_state)next);
+
+		kiln_log_path(s->log_dir, j->id, logpath, sizeof(logpath));
+		for (int attempt = 0; attempt < 5; attempt++) {
+			if (kiln_audit_job_finish(s, j->db, j->wk->name, j->id, j->project,
+						  j->source_sha256, state, &j->o, logpath,
+						  &err) == 0)
+				break;
+			kiln_logf("job %" PRId64 ": %s", j->id, err ? err->msg : "audit log");
+			kiln_error_free(&err);
+			if (attempt < 4)
+				sleep(1);
+		}
+	}
 	for (int attempt = 0; attempt < 5; attempt++) {
 		if (kiln_db_job_finish(j->db, j->id, &j->o, j->ev, &ns, &err) == 0)
 			break;
@@ -729,6 +751,23 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 		kiln_error_free(&err);
 		fail_internal(&j, "internal");
 		goto out;
+	}
+	j.project = w.project;
+	j.source_sha256 = w.source_sha256;
+	{
+		json_t *f = json_pack("{s:I,s:s,s:s?,s:s}", "job", (json_int_t)id, "project",
+				      w.project ? w.project : "", "source_sha256", w.source_sha256,
+				      "worker", wk->name);
+		int ar = kiln_audit_append(s, db, "job.start", wk->name, f, &err);
+
+		json_decref(f);
+		if (ar < 0) {
+			/* Unrecorded, the job does not run. */
+			set_error(&j, "%s", err ? err->msg : "audit log");
+			kiln_error_free(&err);
+			fail_internal(&j, "internal");
+			goto out;
+		}
 	}
 	/* The text as submitted is what runs, parsed again under today's
 	 * limits. */

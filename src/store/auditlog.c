@@ -247,13 +247,15 @@ int kiln_auditlog_each(struct kiln_db *db, uint64_t start, uint64_t limit, kiln_
 struct bundle {
 	unsigned char *buf;
 	size_t len, cap;
+	uint64_t end;
 };
 
 static int bundle_add(void *ctx, uint64_t idx, const unsigned char *e, size_t len)
 {
 	struct bundle *b = ctx;
 
-	(void)idx;
+	if (idx >= b->end)
+		return 1;
 	if (len > KILN_TLOG_ENTRY_MAX)
 		len = KILN_TLOG_ENTRY_MAX;
 	if (b->len + 2 + len > b->cap) {
@@ -274,7 +276,7 @@ static int bundle_add(void *ctx, uint64_t idx, const unsigned char *e, size_t le
 int kiln_auditlog_bundle(struct kiln_db *db, uint64_t start, unsigned count, unsigned char **out,
 			 size_t *len, struct kiln_error **err)
 {
-	struct bundle b = {0};
+	struct bundle b = {.end = start + count};
 
 	if (kiln_auditlog_each(db, start, count, bundle_add, &b, err) < 0) {
 		free(b.buf);
@@ -304,7 +306,7 @@ int kiln_auditlog_checkpoint_latest(struct kiln_db *db, uint64_t *size, char **n
 	if (rc != SQLITE_ROW)
 		return fail(db, 0, err, "read the checkpoint");
 	*size = (uint64_t)sqlite3_column_int64(st, 0);
-	*note = strdup((const char *)sqlite3_column_text(st, 1) ?: "");
+	*note = strdup(sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
 	if (*note == NULL)
 		return kiln_error_set(err, ENOMEM, "audit log checkpoint");
 	return 0;

@@ -23,6 +23,8 @@ int cmd_artifacts(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_project(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+/* cmd_audit.c: verify, proof, show (docs/audit.md) */
+int cmd_audit(int argc, char **argv);
 
 /* "kiln: " + message on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -85,3 +85,7 @@ int cmd_token(int argc, char **argv)
 {
 	return exec_client(argc, argv);
 }
+int cmd_audit(int argc, char **argv)
+{
+	return exec_client(argc, argv);
+}

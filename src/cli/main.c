@@ -33,6 +33,7 @@ static void usage(FILE *f)
 	      "  fetch      download a job's artifacts, checking their SHA-256\n"
 	      "  project    create or list projects (admin)\n"
 	      "  token      create, list or revoke API tokens (admin)\n"
+	      "  audit      verify the audit log, prove or show its entries\n"
 	      "\n"
 	      "  help       show this help\n"
 	      "  version    print the version\n"
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
 		{"fetch", cmd_fetch},
 		{"project", cmd_project},
 		{"token", cmd_token},
+		{"audit", cmd_audit},
 	};
 
 	for (size_t i = 0; argc >= 2 && i < sizeof(verbs) / sizeof(verbs[0]); i++)

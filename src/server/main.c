@@ -333,7 +333,12 @@ int main(int argc, char **argv)
 		int ar = kiln_audit_append(s, db, "server.start", "kilnd", f, &err);
 
 		json_decref(f);
-		if (ar < 0) {
+		/* A damaged log (EBADMSG) was reported by kiln_audit_open; kilnd
+		 * still serves it, for inspection, and refuses what it cannot
+		 * record. Any other failure to record stops the start. */
+		if (ar < 0 && err != NULL && err->code == EBADMSG) {
+			kiln_error_free(&err);
+		} else if (ar < 0) {
 			kiln_server_db_release(s, db);
 			goto fail_srv;
 		}

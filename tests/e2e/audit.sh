@@ -72,6 +72,12 @@ submit "$PTOK" web "$SLOW"
 SLOWJOB=$JOB
 check "a job times out ($(wait_final "$PTOK" "$SLOWJOB"))" -- \
   test "$(job_get "$PTOK" "$SLOWJOB" state)" = timed_out
+DENY=$WORK/deny
+mksrc "$DENY" "unshare -U true || echo refused"
+submit "$PTOK" web "$DENY"
+DENYJOB=$JOB
+check "a job that tries unshare ends ($(wait_final "$PTOK" "$DENYJOB"))" -- \
+  test -n "$(job_get "$PTOK" "$DENYJOB" finished_at)"
 BAD=$WORK/bad
 mksrc "$BAD" "true" "timeout: forever"
 submit "$PTOK" web "$BAD"
@@ -108,6 +114,8 @@ check "job.finish with outcome, log digest and artifact digests" -- \
   grep -q "\"kind\":\"job.finish\".*\"job\":$OKJOB,.*\"outcome\":\"succeeded\".*\"log_sha256\":\"$LOGSHA\".*\"artifacts\":\[{\"name\":\"out/a.txt\",\"size\":[0-9]*,\"sha256\":\"[0-9a-f]\{64\}\"}\]" "$WORK/show.json"
 check "sandbox.limit for the timeout" -- \
   grep -q "\"kind\":\"sandbox.limit\".*\"job\":$SLOWJOB,.*\"limit\":\"timeout\"" "$WORK/show.json"
+check "sandbox.violation: the seccomp denial of unshare, counted" -- \
+  grep -q "\"kind\":\"sandbox.violation\".*\"job\":$DENYJOB,.*\"violation\":\"seccomp\".*\"denied_syscalls\":{\"unshare\":[1-9]" "$WORK/show.json"
 check "job.finish timed_out" -- \
   grep -q "\"kind\":\"job.finish\".*\"job\":$SLOWJOB,.*\"outcome\":\"timed_out\"" "$WORK/show.json"
 check "auth.failure with the claimed token id" -- \

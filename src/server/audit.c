@@ -118,8 +118,7 @@ static int key_load(const char *path, struct kiln_tlog_key *k, struct kiln_error
 	sodium_memzero(raw, sizeof(raw));
 	sodium_memzero(buf, sizeof(buf));
 	if (id != k->id)
-		return kiln_error_set(err, EINVAL, "audit key %s: the key id does not match",
-				      path);
+		return kiln_error_set(err, EINVAL, "audit key %s: the key id does not match", path);
 	return 0;
 bad:
 	sodium_memzero(buf, sizeof(buf));
@@ -297,8 +296,7 @@ static int check_log(struct kiln_audit *a, struct kiln_db *db, char *why, size_t
 		kiln_tlog_root(c.leaves, cp.size, root);
 		if (memcmp(root, cp.root, KILN_TLOG_HASH) != 0) {
 			snprintf(why, len,
-				 "the first %" PRIu64
-				 " entries do not match the newest checkpoint",
+				 "the first %" PRIu64 " entries do not match the newest checkpoint",
 				 cp.size);
 			goto out;
 		}
@@ -574,8 +572,8 @@ void kiln_audit_auth_failure(struct kiln_server *s, struct kiln_db *db, unsigned
 		snprintf(actor, sizeof(actor), "token:%s", token_id);
 	else
 		snprintf(actor, sizeof(actor), "anonymous");
-	f = json_pack("{s:i,s:s,s:s,s:s}", "status", (int)status, "method", m, "path", p,
-		      "reason", msg);
+	f = json_pack("{s:i,s:s,s:s,s:s}", "status", (int)status, "method", m, "path", p, "reason",
+		      msg);
 	if (f == NULL)
 		return;
 	if (claimed[0] != '\0' && (token_id == NULL || token_id[0] == '\0'))
@@ -619,10 +617,10 @@ static json_t *job_fields(int64_t job, const char *project)
 
 #define ARTIFACTS_CHUNK (40 * 1024)
 
-int kiln_audit_job_finish(struct kiln_server *s, struct kiln_db *db, const char *actor,
-			  int64_t job, const char *project, const char *source_sha256,
-			  const char *state, const struct kiln_job_outcome *o,
-			  const char *log_path, struct kiln_error **err)
+int kiln_audit_job_finish(struct kiln_server *s, struct kiln_db *db, const char *actor, int64_t job,
+			  const char *project, const char *source_sha256, const char *state,
+			  const struct kiln_job_outcome *o, const char *log_path,
+			  struct kiln_error **err)
 {
 	json_t *report = o->report_json ? json_loads(o->report_json, 0, NULL) : NULL;
 	json_t *arts = NULL, *list, *chunk = NULL, *f;
@@ -632,8 +630,7 @@ int kiln_audit_job_finish(struct kiln_server *s, struct kiln_db *db, const char 
 	int rc = -1;
 
 	/* Violations the engine saw. */
-	if (report != NULL &&
-	    json_integer_value(json_object_get(report, "seccomp_denials")) > 0) {
+	if (report != NULL && json_integer_value(json_object_get(report, "seccomp_denials")) > 0) {
 		f = job_fields(job, project);
 		json_object_set_new(f, "violation", json_string("seccomp"));
 		json_object_set(f, "denials", json_object_get(report, "seccomp_denials"));
@@ -643,24 +640,23 @@ int kiln_audit_job_finish(struct kiln_server *s, struct kiln_db *db, const char 
 		if (rc < 0)
 			goto out;
 	}
-	if (strcmp(reason, "timeout") == 0 || strcmp(reason, "memory") == 0 ||
-	    strcmp(reason, "pids") == 0 || strcmp(reason, "disk") == 0 ||
-	    strcmp(reason, "output-limit") == 0 || o->log_truncated) {
-		f = job_fields(job, project);
-		json_object_set_new(f, "limit",
-				    json_string(o->log_truncated && strcmp(reason, "timeout") &&
-							    strcmp(reason, "memory") &&
-							    strcmp(reason, "pids") &&
-							    strcmp(reason, "disk") &&
-							    strcmp(reason, "output-limit")
-						    ? "log"
-						    : reason));
-		if (o->log_truncated)
-			json_object_set_new(f, "log_truncated", json_true());
-		rc = kiln_audit_append(s, db, "sandbox.limit", actor, f, err);
-		json_decref(f);
-		if (rc < 0)
-			goto out;
+	{
+		static const char *const limits[] = {"timeout", "memory", "pids", "disk",
+						     "output-limit"};
+		const char *limit = o->log_truncated ? "log" : NULL;
+
+		for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+			if (strcmp(reason, limits[i]) == 0)
+				limit = limits[i];
+		if (limit != NULL) {
+			f = job_fields(job, project);
+			json_object_set_new(f, "limit", json_string(limit));
+			json_object_set_new(f, "log_truncated", json_boolean(o->log_truncated));
+			rc = kiln_audit_append(s, db, "sandbox.limit", actor, f, err);
+			json_decref(f);
+			if (rc < 0)
+				goto out;
+		}
 	}
 
 	/* The artifacts, in chunks that fit an entry. */

@@ -148,6 +148,22 @@ k "$ADMIN_TOKEN" audit proof 3 -o "$WORK/proof"
 check "kiln audit proof writes a c2sp.org/tlog-proof (rc=$RC)" -- \
   bash -c "[ $RC -eq 0 ] && head -2 '$WORK/proof' | tr '\n' ' ' | grep -q '^c2sp.org/tlog-proof@v1 index 3 '"
 
+# Every checkpoint kilnd stored is one the newest log extends.
+python3 -c 'import sqlite3, sys
+db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+for size, note in db.execute("SELECT size, note FROM audit_checkpoints ORDER BY size"):
+    open("%s/stored-cp.%d" % (sys.argv[2], size), "w").write(note)' "$DATA/kiln.db" "$WORK"
+NCP=0
+BADCP=
+for f in "$WORK"/stored-cp.*; do
+  NCP=$((NCP + 1))
+  cp "$WORK/saved.vkey" "$f.vkey"
+  k "$ADMIN_TOKEN" audit verify --checkpoint "$f"
+  [ "$RC" -eq 0 ] || BADCP="$BADCP ${f##*.}"
+done
+check "all $NCP stored checkpoints are consistent with the newest log (bad:${BADCP:- none})" -- \
+  test "$NCP" -ge 3 -a -z "$BADCP"
+
 # --- the independent verifier -----------------------------------------------------
 GOSRC=/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog
 if command -v go >/dev/null && [ -d "$GOSRC" ]; then

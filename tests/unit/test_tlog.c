@@ -4,6 +4,7 @@
  * shape checked against an independent recomputation, tile paths, bundles,
  * signed checkpoints and verifier keys; src/store/auditlog.c: the stored
  * subtree hashes give the same heads as the leaves. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +275,93 @@ static void test_notes(void)
 	kiln_error_free(&err);
 }
 
+struct appender {
+	struct kiln_db *db;
+	int id, bad;
+};
+
+static void *append_many(void *arg)
+{
+	struct appender *a = arg;
+	struct kiln_error *err = NULL;
+
+	for (int i = 0; i < 40; i++) {
+		char e[48];
+		uint64_t idx;
+		int n = snprintf(e, sizeof(e), "{\"thread\":%d,\"i\":%d}", a->id, i);
+
+		if (kiln_auditlog_append(a->db, e, (size_t)n, &idx, &err) < 0)
+			a->bad++;
+		kiln_error_free(&err);
+	}
+	return NULL;
+}
+
+struct collect {
+	kiln_hash *l;
+	uint64_t n;
+	bool gap;
+};
+
+static int collect_leaf(void *ctx, uint64_t idx, const unsigned char *e, size_t len)
+{
+	struct collect *c = ctx;
+
+	if (idx != c->n || c->n >= 160)
+		c->gap = true;
+	else
+		kiln_tlog_leaf_hash(e, len, c->l[c->n++]);
+	return 0;
+}
+
+/* Four threads, four handles, appending at once: every entry gets its own
+ * index and the stored subtree hashes match the entries. */
+static void test_concurrent(void)
+{
+	char dir[] = "/tmp/kiln-test-tlog-XXXXXX", path[128], cmd[256];
+	struct appender a[4];
+	pthread_t t[4];
+	struct kiln_error *err = NULL;
+	static kiln_hash l[160];
+	struct collect c = {.l = l};
+	kiln_hash r, want;
+	uint64_t n = 0;
+	int bad = 0;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/kiln.db", dir);
+	for (int i = 0; i < 4; i++) {
+		a[i] = (struct appender){.id = i};
+		if (kiln_db_open(path, &a[i].db, &err) < 0)
+			bad++;
+		kiln_error_free(&err);
+	}
+	if (bad == 0) {
+		for (int i = 0; i < 4; i++)
+			pthread_create(&t[i], NULL, append_many, &a[i]);
+		for (int i = 0; i < 4; i++) {
+			pthread_join(t[i], NULL);
+			bad += a[i].bad;
+		}
+	}
+	is_int(bad, 0, "4 threads x 40 appends: none failed");
+	ok(kiln_auditlog_size(a[0].db, &n, &err) == 0 && n == 160, "160 entries (%d)", (int)n);
+	kiln_error_free(&err);
+	ok(kiln_auditlog_each(a[0].db, 0, 0, collect_leaf, &c, &err) == 0 && !c.gap && c.n == 160,
+	   "indexes 0..159 without a gap");
+	kiln_error_free(&err);
+	kiln_tlog_root(l, c.n, want);
+	ok(kiln_auditlog_root(a[0].db, 160, r, &err) == 0 && memcmp(r, want, 32) == 0,
+	   "the stored tree head is the entries' tree head");
+	kiln_error_free(&err);
+	for (int i = 0; i < 4; i++)
+		kiln_db_close(a[i].db);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "# could not remove %s\n", dir);
+}
+
 static void test_store(void)
 {
 	char dir[] = "/tmp/kiln-test-tlog-XXXXXX", path[128];
@@ -334,5 +422,6 @@ int main(void)
 	test_tiles();
 	test_notes();
 	test_store();
+	test_concurrent();
 	return tap_done();
 }

@@ -188,8 +188,8 @@ static int load_key(struct kiln_client *c, const char *arg, const char *pinned,
 /* Download the checkpoint and every entry it covers. On a mismatch,
  * *bad is the first index that does not match and why says how; the
  * return value is still 0. -1 only when nothing could be checked. */
-static int load_log(struct kiln_client *c, struct log *l, uint64_t *bad, char *why,
-		    size_t wlen, struct kiln_error **err)
+static int load_log(struct kiln_client *c, struct log *l, uint64_t *bad, char *why, size_t wlen,
+		    struct kiln_error **err)
 {
 	struct buf b = {0};
 	uint64_t ntiles;
@@ -214,7 +214,7 @@ static int load_log(struct kiln_client *c, struct log *l, uint64_t *bad, char *w
 	for (uint64_t t = 0; t < ntiles; t++) {
 		uint64_t start = t * KILN_TLOG_TILE_W;
 		unsigned w = (unsigned)(l->cp.size - start < KILN_TLOG_TILE_W ? l->cp.size - start
-									   : KILN_TLOG_TILE_W);
+									      : KILN_TLOG_TILE_W);
 		char path[160], tp[100];
 		size_t off[KILN_TLOG_TILE_W], len[KILN_TLOG_TILE_W];
 		struct kiln_error *e2 = NULL;
@@ -223,7 +223,8 @@ static int load_log(struct kiln_client *c, struct log *l, uint64_t *bad, char *w
 		kiln_tlog_tile_path(-1, t, w, tp, sizeof(tp));
 		snprintf(path, sizeof(path), "/v1/audit/%s", tp);
 		if (fetch(c, path, &b, &e2) < 0) {
-			if (kiln_client_last_status(c) == 401 || kiln_client_last_status(c) == 403) {
+			if (kiln_client_last_status(c) == 401 ||
+			    kiln_client_last_status(c) == 403) {
 				free(b.p);
 				*err = e2;
 				return -1;
@@ -353,7 +354,8 @@ static int audit_verify(struct kiln_client *c, const char *cpfile, const char *k
 	if (bad != UINT64_MAX) {
 		uint64_t d = saved ? first_diff(saved, nsaved, l.leaves, l.n) : UINT64_MAX;
 		if (d < bad)
-			rc = mismatch(d, "the entry differs from the one saved with the checkpoint");
+			rc = mismatch(d,
+				      "the entry differs from the one saved with the checkpoint");
 		else
 			rc = mismatch(bad, why);
 		goto out;
@@ -362,8 +364,9 @@ static int audit_verify(struct kiln_client *c, const char *cpfile, const char *k
 	if (memcmp(r, l.cp.root, KILN_TLOG_HASH) != 0) {
 		uint64_t d = saved ? first_diff(saved, nsaved, l.leaves, l.n) : UINT64_MAX;
 		if (d != UINT64_MAX && d < l.n)
-			rc = mismatch(d, "the entries do not hash to the signed checkpoint; this is "
-					 "the first that differs from the saved log");
+			rc = mismatch(d,
+				      "the entries do not hash to the signed checkpoint; this is "
+				      "the first that differs from the saved log");
 		else
 			rc = mismatch(0, "the entries do not hash to the signed checkpoint (keep a "
 					 "--checkpoint file to locate the change)");
@@ -382,8 +385,9 @@ static int audit_verify(struct kiln_client *c, const char *cpfile, const char *k
 			rc = mismatch(d < l.cp.size ? d : l.cp.size, why);
 			goto out;
 		}
-		np = old.size == 0 ? 0
-				   : kiln_tlog_consistency_proof(l.leaves, l.cp.size, old.size, proof);
+		np = old.size == 0
+			     ? 0
+			     : kiln_tlog_consistency_proof(l.leaves, l.cp.size, old.size, proof);
 		if (np < 0 || !kiln_tlog_verify_consistency(old.size, l.cp.size, proof, (size_t)np,
 							    old.root, l.cp.root)) {
 			uint64_t d = saved ? first_diff(saved, nsaved, l.leaves, l.n) : UINT64_MAX;
@@ -406,7 +410,8 @@ static int audit_verify(struct kiln_client *c, const char *cpfile, const char *k
 
 		kiln_tlog_vkey_format(&l.key, vkey, sizeof(vkey));
 		strcat(vkey, "\n");
-		if ((from_server && keyarg == NULL && write_file(vkpath, vkey, strlen(vkey), &err) < 0) ||
+		if ((from_server && keyarg == NULL &&
+		     write_file(vkpath, vkey, strlen(vkey), &err) < 0) ||
 		    write_file(hpath, l.leaves, (size_t)l.cp.size * KILN_TLOG_HASH, &err) < 0 ||
 		    write_file(cpfile, l.note, strlen(l.note), &err) < 0) {
 			rc = cli_fail(&err);
@@ -463,8 +468,8 @@ static int audit_proof(struct kiln_client *c, const char *keyarg, const char *en
 		goto out;
 	}
 	np = kiln_tlog_inclusion_proof(l.leaves, l.cp.size, idx, proof);
-	if (np < 0 || !kiln_tlog_verify_inclusion(idx, l.cp.size, l.leaves[idx], proof,
-						  (size_t)np, l.cp.root)) {
+	if (np < 0 || !kiln_tlog_verify_inclusion(idx, l.cp.size, l.leaves[idx], proof, (size_t)np,
+						  l.cp.root)) {
 		cli_err("proof: the inclusion proof does not verify");
 		goto out;
 	}
@@ -516,8 +521,8 @@ static int audit_show(struct kiln_client *c, const char *keyarg, long long job, 
 		json_t *jv = json_object_get(e, "job");
 		size_t kl = kind ? strlen(kind) : 0;
 
-		if (kind != NULL && !(strcmp(k, kind) == 0 ||
-				      (strncmp(k, kind, kl) == 0 && k[kl] == '.'))) {
+		if (kind != NULL &&
+		    !(strcmp(k, kind) == 0 || (strncmp(k, kind, kl) == 0 && k[kl] == '.'))) {
 			json_decref(e);
 			continue;
 		}
@@ -543,10 +548,10 @@ static int audit_show(struct kiln_client *c, const char *keyarg, long long job, 
 					continue;
 				t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 				if (t != NULL && off < sizeof(rest))
-					off += (size_t)snprintf(rest + off, sizeof(rest) - off,
-								"%s%s=%s", off ? " " : "", key,
-								json_is_string(v) ? json_string_value(v)
-										  : t);
+					off += (size_t)snprintf(
+						rest + off, sizeof(rest) - off, "%s%s=%s",
+						off ? " " : "", key,
+						json_is_string(v) ? json_string_value(v) : t);
 				free(t);
 			}
 			for (size_t q = 0; rest[q] != '\0'; q++)

@@ -1288,8 +1288,32 @@ static int reply_spec_error(struct kiln_req *r, const struct kiln_spec_error *se
 	return kiln_reply_json(r, 400, j);
 }
 
+struct submission {
+	struct kiln_req *r;
+	const char *project, *spec_sha256, *source_sha256;
+	uint64_t source_bytes;
+};
+
+/* Inside the job insert's transaction (kiln_job_new.in_tx). */
+static int record_submission(void *ctx, struct kiln_db *db, int64_t id, struct kiln_error **err)
+{
+	struct submission *sub = ctx;
+	char actor[64];
+	json_t *f;
+	int rc;
+
+	actor_of(sub->r, actor, sizeof(actor));
+	f = json_pack("{s:I,s:s,s:s,s:s,s:I}", "job", (json_int_t)id, "project", sub->project,
+		      "spec_sha256", sub->spec_sha256, "source_sha256", sub->source_sha256,
+		      "source_bytes", (json_int_t)sub->source_bytes);
+	rc = kiln_audit_append(sub->r->s, db, "submission.accepted", actor, f, err);
+	json_decref(f);
+	return rc;
+}
+
 static int h_jobs_post(struct kiln_req *r)
 {
+	struct submission sub;
 	struct kiln_upload *u = r->upload;
 	struct kiln_error *err = NULL;
 	struct kiln_spec_error se;
@@ -1384,27 +1408,20 @@ static int h_jobs_post(struct kiln_req *r)
 	jn.source_bytes = source_size;
 	jn.retry_safe = spec->retry;
 	jn.submitted_by = r->auth.token_id;
+	/* submission.accepted commits with the job, or neither does. */
+	sub.r = r;
+	sub.project = u->project;
+	sub.spec_sha256 = spec_hex;
+	sub.source_sha256 = source_hex;
+	sub.source_bytes = source_size;
+	jn.in_tx = record_submission;
+	jn.in_tx_ctx = &sub;
 	ret = kiln_db_job_insert(db, &jn, &id, &err);
 	free(spec_text);
 	kiln_spec_free(spec);
 	if (ret < 0)
 		return reply_db_error(r, &err, "record job");
 	r->job = id;
-	{
-		json_t *f = json_pack("{s:I,s:s,s:s,s:s,s:I}", "job", (json_int_t)id, "project",
-				      u->project, "spec_sha256", spec_hex, "source_sha256",
-				      source_hex, "source_bytes", (json_int_t)source_size);
-		if (audit_or_reply(r, db, "submission.accepted", f, &ret) < 0) {
-			/* Unrecorded, the job must not run. */
-			if (kiln_db_job_request_cancel(db, id, &err) < 0) {
-				kiln_logf("cancel unrecorded job %" PRId64 ": %s", id,
-					  err ? err->msg : "?");
-				kiln_error_free(&err);
-			}
-			kiln_server_cancel_running(r->s, id);
-			return ret;
-		}
-	}
 	kiln_logf("job %" PRId64 " queued (project %s, source %" PRIu64 " bytes, by %s)", id,
 		  u->project, source_size, r->auth.token_id);
 	ret = reply_job(r, db, 201);

@@ -37,8 +37,10 @@ void kiln_audit_close(struct kiln_server *s);
  * docs/audit.md ("job.finish"); actor: who caused it ("token:<id>",
  * "kilnd", "worker-3", "anonymous"); fields: a JSON object or NULL,
  * borrowed, without the keys time/kind/actor. db_or_null: the caller's
- * handle (it must not be inside a transaction), or NULL to borrow one from
- * the pool. Errors: EBADMSG when the log failed its start-up check, E2BIG
+ * handle, or NULL to borrow one from the pool; when the handle is inside
+ * a write transaction (BEGIN IMMEDIATE), the entry joins it and is
+ * durable when the caller commits (kiln_job_new.in_tx does that for
+ * jobs). Errors: EBADMSG when the log failed its start-up check, E2BIG
  * for an entry over 65535 bytes, else the database's. Never put a token
  * secret into fields.
  */
@@ -59,10 +61,10 @@ void kiln_audit_auth_failure(struct kiln_server *s, struct kiln_db *db, unsigned
  * job.artifacts entries when they do not fit into one). report_json and
  * error may be NULL. */
 struct kiln_job_outcome;
-int kiln_audit_job_finish(struct kiln_server *s, struct kiln_db *db, const char *actor,
-			  int64_t job, const char *project, const char *source_sha256,
-			  const char *state, const struct kiln_job_outcome *o,
-			  const char *log_path, struct kiln_error **err);
+int kiln_audit_job_finish(struct kiln_server *s, struct kiln_db *db, const char *actor, int64_t job,
+			  const char *project, const char *source_sha256, const char *state,
+			  const struct kiln_job_outcome *o, const char *log_path,
+			  struct kiln_error **err);
 
 /* GET /v1/audit/<what>: "key", "checkpoint", or a tile path
  * ("tile/0/x001/234", "tile/entries/000.p/5"). */

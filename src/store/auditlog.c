@@ -124,9 +124,13 @@ int kiln_auditlog_append(struct kiln_db *db, const void *entry, size_t len, uint
 	uint64_t n, j;
 	int level = 0;
 
+	bool own_tx = sqlite3_get_autocommit(kiln_db_sqlite(db)) != 0;
+
 	if (len == 0 || len > KILN_TLOG_ENTRY_MAX)
 		return kiln_error_set(err, EINVAL, "audit log: an entry must be 1..65535 bytes");
-	if (exec(db, "BEGIN IMMEDIATE", err) < 0)
+	/* Our own write transaction, or a savepoint inside the caller's
+	 * (which then commits the entry with what it records). */
+	if (exec(db, own_tx ? "BEGIN IMMEDIATE" : "SAVEPOINT audit_append", err) < 0)
 		return -1;
 	if (size_locked(db, &n, err) < 0)
 		goto fail;
@@ -155,12 +159,17 @@ int kiln_auditlog_append(struct kiln_db *db, const void *entry, size_t len, uint
 		if (put_hash(db, level, j >> 1, h, err) < 0)
 			goto fail;
 	}
-	if (exec(db, "COMMIT", err) < 0)
+	if (exec(db, own_tx ? "COMMIT" : "RELEASE audit_append", err) < 0)
 		goto fail;
 	*index = n;
 	return 0;
 fail:
-	rollback(db);
+	if (own_tx) {
+		rollback(db);
+	} else {
+		sqlite3_exec(kiln_db_sqlite(db), "ROLLBACK TO audit_append", NULL, NULL, NULL);
+		sqlite3_exec(kiln_db_sqlite(db), "RELEASE audit_append", NULL, NULL, NULL);
+	}
 	return -1;
 }
 

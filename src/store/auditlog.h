@@ -24,7 +24,9 @@
 #include "store/db.h"
 #include "trust/tlog.h"
 
-/* Append one entry (1..65535 bytes); *index receives its position. */
+/* Append one entry (1..65535 bytes); *index receives its position. In
+ * its own transaction, or, when the handle is inside one, in a savepoint
+ * of it (the entry then commits or rolls back with the caller's). */
 int kiln_auditlog_append(struct kiln_db *db, const void *entry, size_t len, uint64_t *index,
 			 struct kiln_error **err);
 /* Number of entries (the highest idx + 1). */

@@ -953,6 +953,8 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 		return kiln_error_set(err, EINVAL, "job: parsed spec is not a JSON object");
 	}
 	json_decref(spec);
+	if (j->in_tx != NULL && tx_begin(db, err) < 0)
+		return -1;
 	if (run(db, err, &rc, "insert job",
 		"INSERT INTO jobs (project, state, spec_text, spec_json, spec_sha256, "
 		"source_sha256,"
@@ -961,6 +963,7 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 		"sssssIiIs", j->project, j->spec_text, j->spec_json, j->spec_sha256,
 		j->source_sha256, (int64_t)j->source_bytes, j->retry_safe ? 1 : 0, now_s(),
 		j->submitted_by) < 0) {
+		tx_rollback(db);
 		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
 			kiln_error_free(err);
 			return kiln_error_set(err, ENOENT, "no project %s", j->project);
@@ -968,6 +971,12 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 		return -1;
 	}
 	*id = sqlite3_last_insert_rowid(db->h);
+	if (j->in_tx != NULL) {
+		if (j->in_tx(j->in_tx_ctx, db, *id, err) < 0)
+			return tx_fail(db);
+		if (tx_commit(db, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 

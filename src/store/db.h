@@ -84,6 +84,11 @@ struct kiln_job_new {
 	uint64_t source_bytes;
 	bool retry_safe;
 	const char *submitted_by; /* token id */
+	/* Called inside the insert's transaction with the new id, so that
+	 * what it writes (the audit log's submission.accepted) commits with
+	 * the job or not at all; -1 (with *err) rolls both back. NULL: none. */
+	int (*in_tx)(void *ctx, struct kiln_db *db, int64_t id, struct kiln_error **err);
+	void *in_tx_ctx;
 };
 /* Inserts in state queued; *id receives the job id. Durable (fsynced) on
  * return. EINVAL unless both digests are 64 lowercase hex digits and

@@ -232,6 +232,12 @@ check "kilnd reports the damaged log" -- grep -q 'AUDIT LOG DAMAGED: entry 5 ' "
 k "$ADMIN_TOKEN" project create after-damage
 check "with a damaged log, an action that must be recorded fails (rc=$RC)" -- \
   bash -c "[ $RC -ne 0 ] && grep -q 'failed' '$WORK/err'"
+JOBS_BEFORE=$(jobs_count "$ADMIN_TOKEN" web)
+tar -czf "$WORK/src.tgz" -C "$SRC" .
+curl_submit "$PTOK" web "$SRC/kiln.yml" "$WORK/src.tgz"
+check "with a damaged log, a submission fails with 500 ($HTTP)" -- test "$HTTP" = 500
+check "and no job was stored ($(jobs_count "$ADMIN_TOKEN" web) = $JOBS_BEFORE)" -- \
+  test "$(jobs_count "$ADMIN_TOKEN" web)" = "$JOBS_BEFORE"
 verify_fails "one entry changed" 5
 kilnd_stop
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "store/auditlog.h"
 #include "tap.h"
@@ -398,6 +399,28 @@ static void test_store(void)
 		ok(kiln_auditlog_hashes(db, 8, 0, 1, t, &err) == 0 &&
 			   (kiln_tlog_root(l, 256, want), memcmp(t[0], want, 32) == 0),
 		   "level-8 hash is the head of the first 256 leaves");
+		kiln_error_free(&err);
+	}
+	{
+		/* Inside the caller's transaction: the entry goes with it. */
+		sqlite3 *h = kiln_db_sqlite(db);
+		uint64_t idx = 0, n = 0;
+
+		sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		ok(kiln_auditlog_append(db, "{}", 2, &idx, &err) == 0 && idx == 300,
+		   "append inside a transaction (a savepoint)");
+		kiln_error_free(&err);
+		sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+		ok(kiln_auditlog_size(db, &n, &err) == 0 && n == 300,
+		   "rolled back with the caller's transaction");
+		kiln_error_free(&err);
+		sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		kiln_auditlog_append(db, "{}", 2, &idx, &err);
+		kiln_error_free(&err);
+		sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+		ok(kiln_auditlog_size(db, &n, &err) == 0 && n == 301 &&
+			   kiln_auditlog_root(db, 301, r, &err) == 0,
+		   "committed with it, subtree hashes and all");
 		kiln_error_free(&err);
 	}
 	ok(kiln_auditlog_checkpoint_add(db, 5, "a", &err) == 0, "store a checkpoint");

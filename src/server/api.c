@@ -1324,9 +1324,21 @@ static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const
 	return MHD_YES;
 }
 
+/* "GET, HEAD, POST": the Allow header of a 405. */
+static void allow_add(char *buf, size_t cap, const char *method)
+{
+	size_t len = strlen(buf);
+
+	if (strstr(buf, method) != NULL)
+		return;
+	snprintf(buf + len, cap - len, "%s%s%s", len ? ", " : "", method,
+		 strcmp(method, "GET") == 0 ? ", HEAD" : "");
+}
+
 static int api_begin(struct kiln_req *r)
 {
 	const struct endpoint *ep = NULL;
+	const char *method;
 	enum route route = parse_route(r);
 	enum kiln_auth_result ar;
 	struct kiln_db *db;
@@ -1346,12 +1358,18 @@ static int api_begin(struct kiln_req *r)
 	}
 	if (route == R_NONE)
 		return kiln_reply_error(r, 404, "not_found", "no such endpoint");
-	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
-		if (endpoints[i].route == route && strcmp(endpoints[i].method, r->method) == 0) {
+	/* HEAD is GET without the body (libmicrohttpd drops it). */
+	method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
+		if (endpoints[i].route != route)
+			continue;
+		if (strcmp(endpoints[i].method, method) == 0) {
 			ep = &endpoints[i];
 			r->route = (int)i;
 			break;
 		}
+		allow_add(r->allow, sizeof(r->allow), endpoints[i].method);
+	}
 	if (ep == NULL)
 		return kiln_reply_error(r, 405, "method_not_allowed",
 					"this method is not allowed on this endpoint");

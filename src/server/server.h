@@ -183,6 +183,8 @@ struct kiln_req {
 	bool responded;
 	/* the answer is a 401: add WWW-Authenticate */
 	bool unauthorized;
+	/* the answer is a 405: the methods for an Allow header */
+	char allow[48];
 	/* borrowed from the pool while a handler needs it */
 	struct kiln_db *db;
 

@@ -142,7 +142,7 @@ static int set_host_dir(char **slot, const char *dir, const char *what, bool mus
 }
 
 int kiln_sandbox_set_source_archive(struct kiln_sandbox *sb, int fd, uint64_t max_files,
-				    uint64_t max_path, struct kiln_error **err)
+				    uint64_t max_path, uint64_t max_bytes, struct kiln_error **err)
 {
 	int d;
 
@@ -163,6 +163,7 @@ int kiln_sandbox_set_source_archive(struct kiln_sandbox *sb, int fd, uint64_t ma
 	sb->archive_fd = d;
 	sb->archive_max_files = max_files;
 	sb->archive_max_path = max_path;
+	sb->archive_max_bytes = max_bytes;
 	return 0;
 }
 

@@ -382,8 +382,8 @@ static int configure(struct kiln_sandbox *sb, const struct kiln_server *s,
 	uint64_t output = s->cfg.max_log * 2;
 
 	if (kiln_sandbox_set_command(sb, argv, err) < 0 ||
-	    kiln_sandbox_set_source_archive(sb, source_fd, s->cfg.max_files, s->cfg.max_path, err) <
-		    0 ||
+	    kiln_sandbox_set_source_archive(sb, source_fd, s->cfg.max_files, s->cfg.max_path,
+					    s->cfg.max_unpacked, err) < 0 ||
 	    kiln_sandbox_set_output_dir(sb, outdir, err) < 0)
 		return -1;
 	if ((spec->memory &&

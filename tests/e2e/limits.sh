@@ -1,13 +1,16 @@
 #!/bin/bash
 # Limits on what arrives: malformed specs are refused at submit with their
 # line:column and nothing queued; an over-size body is refused with 413 and
-# nothing stored; a log over its cap is truncated and says so.
+# nothing stored; a log over its cap is truncated and says so; a source
+# that unpacks to more than limits.unpacked fails before its script runs,
+# even when the job's disk limit would have room for it.
 . "$KILN_TESTS/e2e/lib.sh"
 
 cat >"$WORK/kilnd.yml" <<'EOF'
 limits:
   body: 1M
   log: 64K
+  unpacked: 2M
 EOF
 kilnd_start --config "$WORK/kilnd.yml"
 setup_project lim || bail "cannot set up a project"
@@ -114,6 +117,25 @@ check "what kiln logs printed is within the cap ($(wc -c <"$WORK/out") bytes)" -
   test "$(wc -c <"$WORK/out")" -le $((64 * 1024 + 4096))
 k "$TOK" status "$JOB"
 check "kiln status says (truncated)" -- grep -q 'truncated' "$WORK/out"
+
+# --- limits.unpacked --------------------------------------------------------------------
+mksrc "$WORK/fat" "echo FAT-RAN-$R" "resources: {disk: 1G}"
+head -c $((3 << 20)) /dev/zero >"$WORK/fat/zeros.bin"
+submit "$TOK" lim "$WORK/fat"
+check "a source of 3M (a few K packed) is accepted at submit (rc=$RC)" -- test "$RC" -eq 0
+S=$(wait_final "$TOK" "$JOB" 120)
+api "$TOK" GET "/v1/jobs/$JOB"
+REASON=$(jget reason "$WORK/body")
+ERR=$(jget error "$WORK/body")
+check "it fails with reason archive_invalid, over the 2M unpacked cap ($S, $REASON: $ERR)" -- \
+  bash -c "[ '$S $REASON' = 'failed archive_invalid' ] && grep -q 'more than 2097152 bytes' <<<'$ERR'"
+k "$TOK" logs "$JOB"
+check "... and its script never ran" -- bash -c "! grep -q 'FAT-RAN-$R' '$WORK/out'"
+rm "$WORK/fat/zeros.bin"
+head -c $((1 << 20)) /dev/zero >"$WORK/fat/zeros.bin"
+submit "$TOK" lim "$WORK/fat"
+S=$(wait_final "$TOK" "$JOB" 120)
+check "a source of 1M under the same cap runs ($S)" -- test "$S" = succeeded
 
 check "kilnd is still healthy" -- healthy
 done_testing

@@ -1190,7 +1190,7 @@ static int h_jobs_post(struct kiln_req *r)
 	json_t *spec_json;
 	char *spec_text;
 	struct kiln_db *db;
-	int64_t id = 0;
+	int64_t id = 0, queued;
 	int ret;
 
 	if (r->body_too_large) {
@@ -1256,6 +1256,24 @@ static int h_jobs_post(struct kiln_req *r)
 		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
 	}
 
+	/* A full queue is refused before the source is stored; the insert
+	 * checks again, atomically, for submits racing this one. */
+	queued = kiln_db_jobs_queued(db, u->project, &err);
+	if (queued < 0) {
+		free(spec_text);
+		kiln_spec_free(spec);
+		return reply_db_error(r, &err, "count queued jobs");
+	}
+	if ((uint64_t)queued >= r->s->cfg.max_queued) {
+		free(spec_text);
+		kiln_spec_free(spec);
+		upload_fail(u, 429, "too_many",
+			    "project %s already has %" PRId64
+			    " queued jobs (limits.queued_per_project); try again later",
+			    u->project, queued);
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+	}
+
 	/* Everything checked: make the source durable, then the job. */
 	if (kiln_cas_commit(u->w, source_hex, &source_size, &err) < 0) {
 		u->w = NULL;
@@ -1274,9 +1292,19 @@ static int h_jobs_post(struct kiln_req *r)
 	jn.source_bytes = source_size;
 	jn.retry_safe = spec->retry;
 	jn.submitted_by = r->auth.token_id;
+	jn.max_queued = r->s->cfg.max_queued;
 	ret = kiln_db_job_insert(db, &jn, &id, &err);
 	free(spec_text);
 	kiln_spec_free(spec);
+	if (ret < 0 && err != NULL && err->code == EAGAIN) {
+		/* Lost a race for the last place: the source blob stays in the
+		 * CAS (content-addressed, shared with any later submit of it). */
+		kiln_error_free(&err);
+		return kiln_reply_error(r, 429, "too_many",
+					"project %s already has %" PRIu64
+					" queued jobs (limits.queued_per_project); try again later",
+					u->project, r->s->cfg.max_queued);
+	}
 	if (ret < 0)
 		return reply_db_error(r, &err, "record job");
 	r->job = id;

@@ -45,6 +45,7 @@ void kiln_config_defaults(struct kiln_config *c)
 	c->max_path = 1024;
 	c->max_log = 16 * MIB;
 	c->conns_per_token = 16;
+	c->max_queued = 1000;
 	c->max_attempts = 3;
 	kiln_spec_limits_default(&c->spec_limits);
 }
@@ -247,8 +248,9 @@ static const char *const top_keys[] = {
 enum { C_DATA, C_LISTEN, C_WORKERS, C_TLS, C_INSECURE, C_LIMITS, C_ATTEMPTS, C_SPEC };
 
 static const char *const limit_keys[] = {
-	"body", "unpacked", "files", "path", "log", "connections_per_token", NULL};
-enum { L_BODY, L_UNPACKED, L_FILES, L_PATH, L_LOG, L_CONNS };
+	"body", "unpacked", "files", "path", "log", "connections_per_token", "queued_per_project",
+	NULL};
+enum { L_BODY, L_UNPACKED, L_FILES, L_PATH, L_LOG, L_CONNS, L_QUEUED };
 
 static const char *const tls_keys[] = {"cert", "key", NULL};
 static const char *const spec_limit_keys[] = {"timeout", "memory", "disk", "pids", "cpus", NULL};
@@ -336,6 +338,7 @@ static int limit_field(void *ctx, size_t idx, const char *name, const struct kil
 			return -1;
 		t->conns_per_token = (unsigned)n;
 		return 0;
+	case L_QUEUED: return kiln_yaml_uint(v, name, 1, 10000000, &t->max_queued, e);
 	default: return kiln_yaml_fail(e, v, "internal error: limit %zu", idx);
 	}
 }

@@ -21,6 +21,7 @@
  *     path: 1024                   # 64-4096
  *     log: 16M
  *     connections_per_token: 16    # 1-1024
+ *     queued_per_project: 1000     # 1-10000000; queued jobs per project
  *   max_attempts: 3                # 1-100; retries of a retry-safe job after crashes
  *   spec_limits:                   # maxima a kiln.yml may ask for
  *     timeout: 24h                 # up to 365d
@@ -53,6 +54,8 @@ struct kiln_config {
 	bool allow_insecure_listen;
 	uint64_t max_body, max_unpacked, max_files, max_path, max_log;
 	unsigned conns_per_token;
+	/* queued jobs per project; a submit over it gets 429 */
+	uint64_t max_queued;
 	unsigned max_attempts;
 	struct kiln_spec_limits spec_limits;
 };

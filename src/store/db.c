@@ -905,7 +905,7 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 		       struct kiln_error **err)
 {
 	json_t *spec;
-	int rc;
+	int rc, n;
 
 	if (!kiln_project_name_valid(j->project))
 		return kiln_error_set(err, EINVAL, "job: bad project name");
@@ -922,22 +922,41 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 		return kiln_error_set(err, EINVAL, "job: parsed spec is not a JSON object");
 	}
 	json_decref(spec);
-	if (run(db, err, &rc, "insert job",
+	if (j->max_queued > INT64_MAX)
+		return kiln_error_set(err, EINVAL, "job: max_queued out of range");
+	n = run(db, err, &rc, "insert job",
 		"INSERT INTO jobs (project, state, spec_text, spec_json, spec_sha256, "
 		"source_sha256,"
 		" source_bytes, retry_safe, created_at, submitted_by)"
-		" VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-		"sssssIiIs", j->project, j->spec_text, j->spec_json, j->spec_sha256,
+		" SELECT ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?"
+		" WHERE ? = 0 OR (SELECT count(*) FROM jobs WHERE project = ? AND state = "
+		"'queued') < ?",
+		"sssssIiIsIsI", j->project, j->spec_text, j->spec_json, j->spec_sha256,
 		j->source_sha256, (int64_t)j->source_bytes, j->retry_safe ? 1 : 0, now_s(),
-		j->submitted_by) < 0) {
+		j->submitted_by, (int64_t)j->max_queued, j->project, (int64_t)j->max_queued);
+	if (n < 0) {
 		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
 			kiln_error_free(err);
 			return kiln_error_set(err, ENOENT, "no project %s", j->project);
 		}
 		return -1;
 	}
+	if (n == 0)
+		return kiln_error_set(err, EAGAIN, "project %s already has %" PRIu64 " queued jobs",
+				      j->project, j->max_queued);
 	*id = sqlite3_last_insert_rowid(db->h);
 	return 0;
+}
+
+int64_t kiln_db_jobs_queued(struct kiln_db *db, const char *project, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err, "SELECT count(*) FROM jobs WHERE project = ? AND state = 'queued'",
+		      "s", project);
+
+	if (st == NULL || step(db, st, err, "count queued jobs") <= 0)
+		return -1;
+	return sqlite3_column_int64(st, 0);
 }
 
 json_t *kiln_db_job_get(struct kiln_db *db, int64_t id, struct kiln_error **err)

@@ -84,15 +84,21 @@ struct kiln_job_new {
 	uint64_t source_bytes;
 	bool retry_safe;
 	const char *submitted_by; /* token id */
+	/* refuse when the project already has this many queued jobs; 0: no cap */
+	uint64_t max_queued;
 };
 /* Inserts in state queued; *id receives the job id. Durable (fsynced) on
  * return. EINVAL unless both digests are 64 lowercase hex digits and
- * spec_json is a JSON object; ENOENT for an unknown project. */
+ * spec_json is a JSON object; ENOENT for an unknown project; EAGAIN (and
+ * nothing inserted) when the project has max_queued queued jobs: the count
+ * and the insert are one statement, so concurrent submits cannot pass it. */
 int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t *id,
 		       struct kiln_error **err);
 /* The job object of docs/api.md ("spec" is the parsed spec_json) plus
  * "report" (the parsed report_json, or null); NULL with ENOENT if unknown. */
 json_t *kiln_db_job_get(struct kiln_db *db, int64_t id, struct kiln_error **err);
+/* How many jobs of the project are queued; -1 with *err on failure. */
+int64_t kiln_db_jobs_queued(struct kiln_db *db, const char *project, struct kiln_error **err);
 /* {"jobs": [job, ...]} without "report"; project/state may be NULL; newest
  * first; limit <= 0 means 50, at most 500. EINVAL for an unknown state. */
 json_t *kiln_db_jobs_list(struct kiln_db *db, const char *project, const char *state, int limit,

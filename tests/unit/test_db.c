@@ -605,6 +605,31 @@ static void test_job_json(struct kiln_db *db)
 		   "bad digest: EINVAL");
 		kiln_error_free(&err);
 	}
+	/* The per-project queue cap: counted and inserted in one statement. */
+	{
+		struct kiln_job_new cj = {.project = "capped",
+					  .spec_text = "x",
+					  .spec_json = "{}",
+					  .spec_sha256 = SHA_A,
+					  .source_sha256 = SHA_B,
+					  .max_queued = 2};
+		int64_t jid = 0;
+		int refused;
+
+		ok(kiln_db_project_create(db, "capped", &err) == 0, "project capped");
+		kiln_error_free(&err);
+		ok(kiln_db_job_insert(db, &cj, &jid, &err) == 0 &&
+			   kiln_db_job_insert(db, &cj, &jid, &err) == 0,
+		   "two jobs queue under max_queued 2");
+		kiln_error_free(&err);
+		refused = kiln_db_job_insert(db, &cj, &jid, &err) < 0 && err && err->code == EAGAIN;
+		ok(refused, "the third: EAGAIN (%s)", err ? err->msg : "accepted");
+		kiln_error_free(&err);
+		ok(kiln_db_jobs_queued(db, "capped", &err) == 2, "two queued, nothing inserted");
+		cj.max_queued = 0;
+		ok(kiln_db_job_insert(db, &cj, &jid, &err) == 0, "max_queued 0: no cap");
+		kiln_error_free(&err);
+	}
 }
 
 /* Every cell of the table, through the database: put a job in each state,

@@ -553,19 +553,25 @@ int kiln_db_open(const char *path, struct kiln_db **out, struct kiln_error **err
 		return kiln_error_set(err, ENOMEM, "database %s", path);
 	}
 	/* Create the file ourselves so that it (and the -wal/-shm files,
-	 * which SQLite gives the same mode) is private from the start. */
+	 * which SQLite gives the same mode) is private from the start. Only
+	 * when it does not exist yet: closing a descriptor of a file drops
+	 * every POSIX lock this process holds on it, SQLite's included, so an
+	 * existing database is never opened here behind SQLite's back. */
 	if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0) {
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+			      0600);
 
-		if (fd < 0) {
-			kiln_error_set(err, errno, "database %s: open", path);
+		if (fd < 0 && errno != EEXIST) {
+			kiln_error_set(err, errno, "database %s: create", path);
 			kiln_db_close(db);
 			return -1;
 		}
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 	}
 	rc = sqlite3_open_v2(path, &db->h,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX |
+				     SQLITE_OPEN_NOFOLLOW,
 			     NULL);
 	if (rc != SQLITE_OK) {
 		db_fail(db, rc, 0, err, "open");

@@ -1068,6 +1068,34 @@ static void test_kill9(void)
 	free(ids);
 }
 
+/* A new database is created private (0600); an existing one is opened by
+ * SQLite alone (kiln_db_open never opens and closes a descriptor of it,
+ * which would drop the POSIX locks of the process's other handles); a
+ * symlink in place of the database is refused. */
+static void test_open_locks(void)
+{
+	char lpath[160], link[160];
+	struct kiln_db *a = NULL, *b = NULL;
+	struct kiln_error *err = NULL;
+	struct stat st;
+
+	snprintf(lpath, sizeof(lpath), "%s/locks.db", root);
+	snprintf(link, sizeof(link), "%s/link.db", root);
+	ok(kiln_db_open(lpath, &a, &err) == 0, "open a new database");
+	kiln_error_free(&err);
+	ok(stat(lpath, &st) == 0 && (st.st_mode & 0777) == 0600, "created with mode 0600");
+	ok(kiln_db_open(lpath, &b, &err) == 0, "open it again in the same process");
+	kiln_error_free(&err);
+	kiln_db_close(b);
+	kiln_db_close(a);
+	ok(symlink(lpath, link) == 0, "symlink to it");
+	b = NULL;
+	ok(kiln_db_open(link, &b, &err) < 0, "a database path that is a symlink is refused (%s)",
+	   err ? err->msg : "opened");
+	kiln_error_free(&err);
+	kiln_db_close(b);
+}
+
 int main(void)
 {
 	struct kiln_db *db;
@@ -1093,6 +1121,7 @@ int main(void)
 	} else {
 		ok(0, "open %s", dbpath);
 	}
+	test_open_locks();
 	test_recover();
 	test_concurrent_claims();
 	test_kill9();

@@ -655,6 +655,9 @@ int kiln_client_json(struct kiln_client *c, const char *method, const char *path
 	}
 	ret = 0;
 out:
+	/* The body may carry a secret (kiln secret set). */
+	if (text != NULL)
+		explicit_bzero(text, strlen(text));
 	curl_slist_free_all(hdrs);
 	free(r.buf);
 	return ret;

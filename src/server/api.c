@@ -28,6 +28,7 @@
 #include "core/sys.h"
 #include "core/util.h"
 #include "server/job.h"
+#include "server/policy.h"
 #include "server/server.h"
 #include "server/spec.h"
 #include "store/cas.h"
@@ -57,6 +58,8 @@ enum route {
 	R_JOB_CANCEL,
 	R_JOB_ARTIFACTS,
 	R_ARTIFACT,
+	R_POLICIES_RELOAD,
+	R_POLICY,
 };
 
 enum body { B_NONE, B_JSON, B_MULTIPART };
@@ -83,6 +86,8 @@ static const struct endpoint endpoints[] = {
 	{R_JOB_CANCEL, "POST", KILN_SCOPE_SUBMIT, false, B_NONE},
 	{R_JOB_ARTIFACTS, "GET", KILN_SCOPE_READ, false, B_NONE},
 	{R_ARTIFACT, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_POLICIES_RELOAD, "POST", KILN_SCOPE_ADMIN, true, B_NONE},
+	{R_POLICY, "GET", KILN_SCOPE_READ, false, B_NONE},
 };
 
 /* ---- helpers ---- */
@@ -190,6 +195,15 @@ static enum route parse_route(struct kiln_req *r)
 		if (strcmp(slash, "/artifacts") == 0)
 			return R_JOB_ARTIFACTS;
 		return R_NONE;
+	}
+	if (strcmp(u, "policies/reload") == 0)
+		return R_POLICIES_RELOAD;
+	if (strncmp(u, "policies/", 9) == 0) {
+		p = u + 9;
+		if (!kiln_project_name_valid(p))
+			return R_NONE;
+		snprintf(r->arg, sizeof(r->arg), "%s", p);
+		return R_POLICY;
 	}
 	if (strncmp(u, "artifacts/", 10) == 0) {
 		p = u + 10;
@@ -1186,6 +1200,7 @@ static int h_jobs_post(struct kiln_req *r)
 	struct kiln_spec *spec = NULL;
 	struct kiln_job_new jn;
 	char source_hex[KILN_SHA256_HEX], spec_hex[KILN_SHA256_HEX], lim[32];
+	char policy_digest[KILN_POLICY_DIGEST_MAX];
 	uint64_t source_size = 0;
 	json_t *spec_json;
 	char *spec_text;
@@ -1241,6 +1256,25 @@ static int h_jobs_post(struct kiln_req *r)
 		upload_fail(u, 400, "spec_invalid", "%s", se.message);
 		return reply_spec_error(r, &se);
 	}
+	{
+		struct kiln_policy_set *ps = kiln_policy_current();
+		char msg[512];
+
+		if (ps == NULL) {
+			kiln_spec_free(spec);
+			return kiln_reply_error(r, 503, "unavailable", "no policy set is loaded");
+		}
+		if (kiln_policy_apply(kiln_policy_lookup(ps, u->project), spec, false, msg,
+				      sizeof(msg)) < 0) {
+			kiln_policy_set_unref(ps);
+			kiln_spec_free(spec);
+			upload_fail(u, 403, "policy_denied", "%s", msg);
+			return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+		}
+		snprintf(policy_digest, sizeof(policy_digest), "%s",
+			 kiln_policy_lookup(ps, u->project)->digest);
+		kiln_policy_set_unref(ps);
+	}
 	if (u->w == NULL || u->source_bytes == 0) {
 		kiln_spec_free(spec);
 		upload_fail(u, 400, "archive_invalid",
@@ -1293,6 +1327,7 @@ static int h_jobs_post(struct kiln_req *r)
 	jn.retry_safe = spec->retry;
 	jn.submitted_by = r->auth.token_id;
 	jn.max_queued = r->s->cfg.max_queued;
+	jn.policy_digest = policy_digest;
 	ret = kiln_db_job_insert(db, &jn, &id, &err);
 	free(spec_text);
 	kiln_spec_free(spec);
@@ -1472,6 +1507,8 @@ static int api_finish(struct kiln_req *r)
 	case R_JOB_CANCEL: return h_job_cancel(r);
 	case R_JOB_ARTIFACTS: return h_job_artifacts(r);
 	case R_ARTIFACT: return h_artifact(r);
+	case R_POLICIES_RELOAD: return kiln_api_policy_reload(r);
+	case R_POLICY: return kiln_api_policy_show(r, r->arg);
 	case R_NONE:
 	default: return kiln_reply_error(r, 404, "not_found", "no such endpoint");
 	}

@@ -58,7 +58,8 @@ void kiln_config_free(struct kiln_config *c)
 	free(c->listen_host);
 	free(c->tls_cert);
 	free(c->tls_key);
-	c->data = c->listen_host = c->tls_cert = c->tls_key = NULL;
+	free(c->policies);
+	c->data = c->listen_host = c->tls_cert = c->tls_key = c->policies = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -243,9 +244,9 @@ struct cfg_ctx {
 };
 
 static const char *const top_keys[] = {
-	"data",	  "listen",	  "workers",	 "tls", "allow_insecure_listen",
-	"limits", "max_attempts", "spec_limits", NULL};
-enum { C_DATA, C_LISTEN, C_WORKERS, C_TLS, C_INSECURE, C_LIMITS, C_ATTEMPTS, C_SPEC };
+	"data",	  "listen",	  "workers",	 "tls",	     "allow_insecure_listen",
+	"limits", "max_attempts", "spec_limits", "policies", NULL};
+enum { C_DATA, C_LISTEN, C_WORKERS, C_TLS, C_INSECURE, C_LIMITS, C_ATTEMPTS, C_SPEC, C_POLICIES };
 
 static const char *const limit_keys[] = {
 	"body", "unpacked", "files", "path", "log", "connections_per_token", "queued_per_project",
@@ -259,7 +260,8 @@ enum { S_TIMEOUT, S_MEMORY, S_DISK, S_PIDS, S_CPUS };
 static int set_data(struct cfg_ctx *x, const char *name, const struct kiln_ynode *v,
 		    struct kiln_spec_error *e)
 {
-	char *p = NULL, q[80];
+	char *p = NULL, q[80],
+	     **dst = strcmp(name, "policies") == 0 ? &x->t->policies : &x->t->data;
 	size_t n;
 
 	if (kiln_yaml_string(v, name, PATH_MAX, &p, e) < 0)
@@ -275,7 +277,7 @@ static int set_data(struct cfg_ctx *x, const char *name, const struct kiln_ynode
 				      "got '%s'",
 				      name, q);
 	}
-	x->t->data = p;
+	*dst = p;
 	return 0;
 }
 
@@ -378,6 +380,7 @@ static int top_field(void *ctx, size_t idx, const char *name, const struct kiln_
 	case C_LIMITS: return kiln_yaml_walk(v, name, limit_keys, limit_field, x, e);
 	case C_ATTEMPTS: return u64_to_uint(v, name, 1, 100, &x->t->max_attempts, e);
 	case C_SPEC: return kiln_yaml_walk(v, name, spec_limit_keys, spec_limit_field, x, e);
+	case C_POLICIES: return set_data(x, name, v, e);
 	default: return kiln_yaml_fail(e, v, "internal error: key %zu", idx);
 	}
 }
@@ -393,6 +396,8 @@ static void free_unshared(struct kiln_config *a, const struct kiln_config *b)
 		free(a->tls_cert);
 	if (a->tls_key != b->tls_key)
 		free(a->tls_key);
+	if (a->policies != b->policies)
+		free(a->policies);
 }
 
 int kiln_config_parse(const char *file, const char *text, size_t len, struct kiln_config *c,

@@ -29,6 +29,7 @@
  *     disk: 256G                   # up to 1024T
  *     pids: 65536                  # 1-4194304
  *     cpus: 64                     # up to 4096
+ *   policies: DATA/policies        # the policy directory (docs/policy.md)
  *
  * kiln_config_parse does not judge the combination of listen, tls and
  * allow_insecure_listen: flags may still change them. The caller checks,
@@ -58,6 +59,8 @@ struct kiln_config {
 	uint64_t max_queued;
 	unsigned max_attempts;
 	struct kiln_spec_limits spec_limits;
+	/* the policy directory, NULL = DATA/policies */
+	char *policies;
 };
 
 /* Overwrites *c without freeing anything. data and listen_host are NULL only

@@ -29,6 +29,7 @@
 #include "core/util.h"
 #include "sandbox/sandbox.h"
 #include "server/job.h"
+#include "server/policy.h"
 #include "server/server.h"
 #include "server/spec.h"
 #include "store/cas.h"
@@ -739,6 +740,30 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 		fail_internal(&j, "spec_invalid");
 		goto out;
 	}
+	/* ... and checked against the project's policy as it is now: a
+	 * reload since the submission applies to this run. */
+	{
+		struct kiln_policy_set *ps = kiln_policy_current();
+		const struct kiln_policy *pol = ps ? kiln_policy_lookup(ps, w.project) : NULL;
+		char msg[512];
+
+		if (pol == NULL || kiln_policy_apply(pol, spec, false, msg, sizeof(msg)) < 0) {
+			set_error(&j, "policy: %s", pol ? msg : "no policy set is loaded");
+			kiln_policy_set_unref(ps);
+			fail_internal(&j, "policy_denied");
+			goto out;
+		}
+		if (kiln_db_job_set_policy(db, id, pol->digest, &err) < 0) {
+			set_error(&j, "record the policy: %s", err ? err->msg : "?");
+			kiln_error_free(&err);
+			kiln_policy_set_unref(ps);
+			fail_internal(&j, "internal");
+			goto out;
+		}
+		kiln_log_note(j.log, "policy %s (%s)", pol->digest,
+			      pol->builtin ? "built-in" : pol->file);
+		kiln_policy_set_unref(ps);
+	}
 	if (w.source_sha256 == NULL ||
 	    kiln_cas_open_blob(s->cas, w.source_sha256, &src, &src_size, &err) < 0) {
 		set_error(&j, "source archive: %s", err ? err->msg : "missing");
@@ -815,6 +840,15 @@ out:
 
 /* ---- the pool ---- */
 
+/* The project's cap of running jobs, from the policy in force (called
+ * inside the claim transaction). */
+static unsigned claim_cap(void *ctx, const char *project)
+{
+	struct kiln_policy_set *ps = ctx;
+
+	return ps ? kiln_policy_lookup(ps, project)->concurrency : 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *wk = arg;
@@ -840,7 +874,11 @@ static void *worker_main(void *arg)
 			kiln_server_wait_queue(s, seen, 5000);
 			continue;
 		}
-		r = kiln_db_job_claim(db, wk->name, &id, &err);
+		{
+			struct kiln_policy_set *ps = kiln_policy_current();
+			r = kiln_db_job_claim_capped(db, wk->name, claim_cap, ps, &id, &err);
+			kiln_policy_set_unref(ps);
+		}
 		if (r < 0) {
 			kiln_logf("%s: claim a job: %s", wk->name, err ? err->msg : "?");
 			kiln_error_free(&err);

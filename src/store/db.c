@@ -110,6 +110,32 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX artifacts_by_sha256 ON artifacts(sha256);"
 	"PRAGMA user_version = 1;",
+	/* 2: policies and secrets (docs/policy.md): the digest of the policy a
+	 * job ran under, the encrypted secret store (one row per project and
+	 * name, the latest version), a key-check value that tells a wrong
+	 * master key, and the grants each job received (never a value). */
+	"ALTER TABLE jobs ADD COLUMN policy_digest TEXT;"
+	"CREATE TABLE secrets ("
+	"  project TEXT NOT NULL REFERENCES projects(name),"
+	"  name TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  nonce BLOB NOT NULL,"
+	"  value BLOB NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (project, name)"
+	");"
+	"CREATE TABLE secrets_key_check ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  nonce BLOB NOT NULL,"
+	"  value BLOB NOT NULL"
+	");"
+	"CREATE TABLE job_secrets ("
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  name TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  PRIMARY KEY (job_id, name)"
+	");"
+	"PRAGMA user_version = 2;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -882,7 +908,8 @@ int kiln_db_token_revoke(struct kiln_db *db, const char *id, struct kiln_error *
 /* The columns of the job object, in the order job_json() reads them. */
 #define JOB_COLUMNS                                                                                \
 	"id, project, state, created_at, started_at, finished_at, exit_code, reason,"              \
-	" spec_sha256, source_sha256, source_bytes, log_bytes, log_truncated, error, spec_json"
+	" spec_sha256, source_sha256, source_bytes, log_bytes, log_truncated, error, spec_json,"   \
+	" policy_digest"
 
 static json_t *job_json(sqlite3_stmt *st, bool with_report)
 {
@@ -899,8 +926,12 @@ static json_t *job_json(sqlite3_stmt *st, bool with_report)
 			      sqlite3_column_int(st, 12) != 0, "error", col_json_str(st, 13),
 			      "spec", col_json_doc(st, 14));
 
+	if (j != NULL && json_object_set_new(j, "policy_digest", col_json_str(st, 15)) < 0) {
+		json_decref(j);
+		return NULL;
+	}
 	if (j != NULL && with_report &&
-	    json_object_set_new(j, "report", col_json_doc(st, 15)) < 0) {
+	    json_object_set_new(j, "report", col_json_doc(st, 16)) < 0) {
 		json_decref(j);
 		return NULL;
 	}
@@ -933,13 +964,14 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 	n = run(db, err, &rc, "insert job",
 		"INSERT INTO jobs (project, state, spec_text, spec_json, spec_sha256, "
 		"source_sha256,"
-		" source_bytes, retry_safe, created_at, submitted_by)"
-		" SELECT ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?"
+		" source_bytes, retry_safe, created_at, submitted_by, policy_digest)"
+		" SELECT ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?"
 		" WHERE ? = 0 OR (SELECT count(*) FROM jobs WHERE project = ? AND state = "
 		"'queued') < ?",
-		"sssssIiIsIsI", j->project, j->spec_text, j->spec_json, j->spec_sha256,
+		"sssssIiIsSIsI", j->project, j->spec_text, j->spec_json, j->spec_sha256,
 		j->source_sha256, (int64_t)j->source_bytes, j->retry_safe ? 1 : 0, now_s(),
-		j->submitted_by, (int64_t)j->max_queued, j->project, (int64_t)j->max_queued);
+		j->submitted_by, j->policy_digest, (int64_t)j->max_queued, j->project,
+		(int64_t)j->max_queued);
 	if (n < 0) {
 		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
 			kiln_error_free(err);
@@ -1101,21 +1133,42 @@ int kiln_db_job_event(struct kiln_db *db, int64_t id, enum kiln_job_event ev,
 
 int kiln_db_job_claim(struct kiln_db *db, const char *worker, int64_t *id, struct kiln_error **err)
 {
+	return kiln_db_job_claim_capped(db, worker, NULL, NULL, id, err);
+}
+
+int kiln_db_job_claim_capped(struct kiln_db *db, const char *worker,
+			     unsigned (*cap)(void *ctx, const char *project), void *ctx,
+			     int64_t *id, struct kiln_error **err)
+{
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	int64_t jid;
+	int64_t jid = 0;
 	int r;
 
 	if (tx_begin(db, err) < 0)
 		return -1;
-	st = query(db, err, "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1", "");
+	/* The oldest queued job whose project is below its cap of running
+	 * jobs (counted in this same write transaction). */
+	st = query(db, err,
+		   "SELECT q.id, q.project, (SELECT count(*) FROM jobs r WHERE r.state = 'running'"
+		   " AND r.project = q.project) FROM jobs q WHERE q.state = 'queued' ORDER BY q.id"
+		   " LIMIT 1000",
+		   "");
 	if (st == NULL)
 		return tx_fail(db);
-	r = step(db, st, err, "find a queued job");
-	if (r <= 0) {
-		tx_rollback(db);
-		return r;
+	for (;;) {
+		unsigned limit;
+
+		r = step(db, st, err, "find a queued job");
+		if (r <= 0) {
+			tx_rollback(db);
+			return r;
+		}
+		limit = cap ? cap(ctx, col_text(st, 1)) : 0;
+		if (limit == 0 || sqlite3_column_int64(st, 2) < (int64_t)limit) {
+			jid = sqlite3_column_int64(st, 0);
+			break;
+		}
 	}
-	jid = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(steal_pointer(&st));
 	if (apply_event(db, jid, KILN_EV_START, err) < 0 ||
 	    run(db, err, NULL, "claim job",
@@ -1370,4 +1423,163 @@ json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_erro
 		"I", job);
 
 	return list_rows(db, st, "artifacts", artifact_row, err);
+}
+
+/* ---- policies and secrets ---------------------------------------------- */
+
+int kiln_db_job_set_policy(struct kiln_db *db, int64_t id, const char *digest,
+			   struct kiln_error **err)
+{
+	return run(db, err, NULL, "record the job's policy",
+		   "UPDATE jobs SET policy_digest = ? WHERE id = ?", "sI", digest, id) < 0
+		       ? -1
+		       : 0;
+}
+
+int kiln_db_secret_put(struct kiln_db *db, const char *project, const char *name, int64_t version,
+		       const void *nonce, int nonce_len, const void *value, int value_len,
+		       struct kiln_error **err)
+{
+	int rc = 0;
+
+	if (run(db, err, &rc, "store secret",
+		"INSERT INTO secrets (project, name, version, nonce, value, created_at)"
+		" VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project, name) DO UPDATE SET"
+		" version = excluded.version, nonce = excluded.nonce, value = excluded.value,"
+		" created_at = excluded.created_at",
+		"ssIbbI", project, name, version, nonce, nonce_len, value, value_len,
+		now_s()) < 0) {
+		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+			kiln_error_free(err);
+			return kiln_error_set(err, ENOENT, "no project %s", project);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+int64_t kiln_db_secret_version(struct kiln_db *db, const char *project, const char *name)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	struct kiln_error *err = NULL;
+	int64_t v = 0;
+
+	st = query(db, &err, "SELECT version FROM secrets WHERE project = ? AND name = ?", "ss",
+		   project, name);
+	if (st != NULL && step(db, st, &err, "secret version") == 1)
+		v = sqlite3_column_int64(st, 0);
+	kiln_error_free(&err);
+	return v;
+}
+
+int kiln_db_secret_get(struct kiln_db *db, const char *project, const char *name, int64_t *version,
+		       unsigned char *nonce, size_t nonce_len, unsigned char **value,
+		       size_t *value_len, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	int r;
+
+	st = query(db, err,
+		   "SELECT version, nonce, value FROM secrets WHERE project = ? AND name = ?", "ss",
+		   project, name);
+	if (st == NULL)
+		return -1;
+	r = step(db, st, err, "read secret");
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return kiln_error_set(err, ENOENT, "project %s has no secret %s", project, name);
+	if ((size_t)sqlite3_column_bytes(st, 1) != nonce_len)
+		return kiln_error_set(err, EBADMSG, "secret %s/%s: bad nonce", project, name);
+	*version = sqlite3_column_int64(st, 0);
+	memcpy(nonce, sqlite3_column_blob(st, 1), nonce_len);
+	*value_len = (size_t)sqlite3_column_bytes(st, 2);
+	*value = malloc(*value_len + 1);
+	if (*value == NULL)
+		return kiln_error_set(err, ENOMEM, "read secret");
+	if (*value_len > 0)
+		memcpy(*value, sqlite3_column_blob(st, 2), *value_len);
+	return 0;
+}
+
+static json_t *secret_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:o,s:I,s:o}", "name", col_json_str(st, 0), "version",
+			 (json_int_t)sqlite3_column_int64(st, 1), "created_at",
+			 col_json_time(st, 2));
+}
+
+json_t *kiln_db_secrets_list(struct kiln_db *db, const char *project, struct kiln_error **err)
+{
+	/* The value and its nonce are never selected. */
+	cleanup_stmt sqlite3_stmt *st = query(
+		db, err,
+		"SELECT name, version, created_at FROM secrets WHERE project = ? ORDER BY name",
+		"s", project);
+
+	return list_rows(db, st, "secrets", secret_row, err);
+}
+
+int kiln_db_secret_delete(struct kiln_db *db, const char *project, const char *name,
+			  struct kiln_error **err)
+{
+	int n = run(db, err, NULL, "delete secret",
+		    "DELETE FROM secrets WHERE project = ? AND name = ?", "ss", project, name);
+
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		return kiln_error_set(err, ENOENT, "project %s has no secret %s", project, name);
+	return 0;
+}
+
+int kiln_db_secrets_count(struct kiln_db *db, int64_t *n, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st = query(db, err, "SELECT count(*) FROM secrets", "");
+
+	if (st == NULL || step(db, st, err, "count secrets") < 0)
+		return -1;
+	*n = sqlite3_column_int64(st, 0);
+	return 0;
+}
+
+int kiln_db_secrets_check_get(struct kiln_db *db, unsigned char *nonce, size_t nonce_len,
+			      unsigned char *value, size_t *value_len, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err, "SELECT nonce, value FROM secrets_key_check WHERE id = 1", "");
+	int r;
+
+	if (st == NULL)
+		return -1;
+	r = step(db, st, err, "read the key check");
+	if (r <= 0)
+		return r;
+	if ((size_t)sqlite3_column_bytes(st, 0) != nonce_len ||
+	    (size_t)sqlite3_column_bytes(st, 1) > *value_len)
+		return kiln_error_set(err, EBADMSG, "the secret store's key check is damaged");
+	memcpy(nonce, sqlite3_column_blob(st, 0), nonce_len);
+	*value_len = (size_t)sqlite3_column_bytes(st, 1);
+	memcpy(value, sqlite3_column_blob(st, 1), *value_len);
+	return 1;
+}
+
+int kiln_db_secrets_check_set(struct kiln_db *db, const void *nonce, int nonce_len,
+			      const void *value, int value_len, struct kiln_error **err)
+{
+	return run(db, err, NULL, "store the key check",
+		   "INSERT INTO secrets_key_check (id, nonce, value) VALUES (1, ?, ?)", "bb", nonce,
+		   nonce_len, value, value_len) < 0
+		       ? -1
+		       : 0;
+}
+
+int kiln_db_job_secret_grant(struct kiln_db *db, int64_t job, const char *name, int64_t version,
+			     struct kiln_error **err)
+{
+	return run(db, err, NULL, "record a secret grant",
+		   "INSERT OR REPLACE INTO job_secrets (job_id, name, version) VALUES (?, ?, ?)",
+		   "IsI", job, name, version) < 0
+		       ? -1
+		       : 0;
 }

@@ -86,6 +86,8 @@ struct kiln_job_new {
 	const char *submitted_by; /* token id */
 	/* refuse when the project already has this many queued jobs; 0: no cap */
 	uint64_t max_queued;
+	/* "sha256:..." of the policy it was accepted under, or NULL */
+	const char *policy_digest;
 };
 /* Inserts in state queued; *id receives the job id. Durable (fsynced) on
  * return. EINVAL unless both digests are 64 lowercase hex digits and
@@ -112,6 +114,11 @@ int kiln_db_job_event(struct kiln_db *db, int64_t id, enum kiln_job_event ev,
 /* Atomically take the oldest queued job: queued -> running (START),
  * attempts+1, worker recorded. Returns 1 with *id set, 0 if none. */
 int kiln_db_job_claim(struct kiln_db *db, const char *worker, int64_t *id, struct kiln_error **err);
+/* The same, skipping the jobs of a project that already has cap(project)
+ * jobs running (0 = no cap); cap is called inside the transaction. */
+int kiln_db_job_claim_capped(struct kiln_db *db, const char *worker,
+			     unsigned (*cap)(void *ctx, const char *project), void *ctx,
+			     int64_t *id, struct kiln_error **err);
 /* What a worker needs to run a job. Strings are malloc'd; free with
  * kiln_db_job_work_free. */
 struct kiln_job_work {
@@ -166,5 +173,32 @@ int kiln_db_artifact_add(struct kiln_db *db, int64_t job, const char *name, uint
 			 const char *sha256, struct kiln_error **err);
 /* {"artifacts": [{"name", "size", "sha256"}]}, sorted by name. */
 json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_error **err);
+
+/* ---- policies and secrets (docs/policy.md) ---- */
+int kiln_db_job_set_policy(struct kiln_db *db, int64_t id, const char *digest,
+			   struct kiln_error **err);
+/* Rows hold only ciphertext (secrets.c); insert or replace the project's
+ * secret of that name. ENOENT for an unknown project. */
+int kiln_db_secret_put(struct kiln_db *db, const char *project, const char *name, int64_t version,
+		       const void *nonce, int nonce_len, const void *value, int value_len,
+		       struct kiln_error **err);
+/* The current version, 0 if none. */
+int64_t kiln_db_secret_version(struct kiln_db *db, const char *project, const char *name);
+/* *value malloc'd (ciphertext). ENOENT if none. */
+int kiln_db_secret_get(struct kiln_db *db, const char *project, const char *name, int64_t *version,
+		       unsigned char *nonce, size_t nonce_len, unsigned char **value,
+		       size_t *value_len, struct kiln_error **err);
+/* {"secrets": [{"name", "version", "created_at"}]}: never a value. */
+json_t *kiln_db_secrets_list(struct kiln_db *db, const char *project, struct kiln_error **err);
+int kiln_db_secret_delete(struct kiln_db *db, const char *project, const char *name,
+			  struct kiln_error **err);
+int kiln_db_secrets_count(struct kiln_db *db, int64_t *n, struct kiln_error **err);
+/* 1 and the key check's nonce and ciphertext, 0 if none stored yet. */
+int kiln_db_secrets_check_get(struct kiln_db *db, unsigned char *nonce, size_t nonce_len,
+			      unsigned char *value, size_t *value_len, struct kiln_error **err);
+int kiln_db_secrets_check_set(struct kiln_db *db, const void *nonce, int nonce_len,
+			      const void *value, int value_len, struct kiln_error **err);
+int kiln_db_job_secret_grant(struct kiln_db *db, int64_t job, const char *name, int64_t version,
+			     struct kiln_error **err);
 
 #endif

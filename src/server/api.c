@@ -60,6 +60,8 @@ enum route {
 	R_ARTIFACT,
 	R_POLICIES_RELOAD,
 	R_POLICY,
+	R_JOB_EGRESS,
+	R_EGRESS_SUGGEST,
 };
 
 enum body { B_NONE, B_JSON, B_MULTIPART };
@@ -88,6 +90,8 @@ static const struct endpoint endpoints[] = {
 	{R_ARTIFACT, "GET", KILN_SCOPE_READ, false, B_NONE},
 	{R_POLICIES_RELOAD, "POST", KILN_SCOPE_ADMIN, true, B_NONE},
 	{R_POLICY, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_JOB_EGRESS, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_EGRESS_SUGGEST, "GET", KILN_SCOPE_READ, false, B_NONE},
 };
 
 /* ---- helpers ---- */
@@ -194,7 +198,24 @@ static enum route parse_route(struct kiln_req *r)
 			return R_JOB_CANCEL;
 		if (strcmp(slash, "/artifacts") == 0)
 			return R_JOB_ARTIFACTS;
+		if (strcmp(slash, "/egress") == 0)
+			return R_JOB_EGRESS;
 		return R_NONE;
+	}
+	if (strncmp(u, "egress/", 7) == 0) {
+		size_t n;
+
+		p = u + 7;
+		slash = strchr(p, '/');
+		n = slash ? (size_t)(slash - p) : 0;
+		if (slash == NULL || strcmp(slash, "/suggest") != 0 || n == 0 ||
+		    n >= sizeof(r->arg))
+			return R_NONE;
+		memcpy(r->arg, p, n);
+		r->arg[n] = '\0';
+		if (!kiln_project_name_valid(r->arg))
+			return R_NONE;
+		return R_EGRESS_SUGGEST;
 	}
 	if (strcmp(u, "policies/reload") == 0)
 		return R_POLICIES_RELOAD;
@@ -665,6 +686,80 @@ static int h_job_artifacts(struct kiln_req *r)
 	if (l == NULL)
 		return reply_db_error(r, &err, "list artifacts");
 	return kiln_reply_json(r, 200, l);
+}
+
+/* ---- /v1/jobs/{id}/egress, /v1/egress/{project}/suggest ---- */
+
+static int h_job_egress(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	json_t *l;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL || job_access(r, db, &ret) < 0)
+		return ret;
+	l = kiln_db_egress_list(db, r->job, &err);
+	if (l == NULL)
+		return reply_db_error(r, &err, "list egress attempts");
+	return kiln_reply_json(r, 200, l);
+}
+
+/* What the project's builds asked the proxy for, as the allowlist that
+ * would have let all of it through (docs/egress.md). */
+static int h_egress_suggest(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	json_t *d, *arr, *allow, *v;
+	char *yaml = NULL;
+	size_t i, ylen = 0;
+	FILE *f;
+	int ret;
+
+	if (!kiln_auth_project_ok(&r->auth, r->arg))
+		return kiln_reply_error(r, 403, "forbidden", "this token may only read project %s",
+					r->auth.project);
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	if (!kiln_db_project_exists(db, r->arg))
+		return kiln_reply_error(r, 404, "not_found", "project '%s' does not exist", r->arg);
+	d = kiln_db_egress_destinations(db, r->arg, &err);
+	if (d == NULL)
+		return reply_db_error(r, &err, "list egress destinations");
+	arr = json_object_get(d, "destinations");
+	allow = json_array();
+	f = open_memstream(&yaml, &ylen);
+	if (allow == NULL || f == NULL) {
+		if (f != NULL)
+			fclose(f);
+		free(yaml);
+		json_decref(allow);
+		json_decref(d);
+		return kiln_reply_error(r, 500, "internal", "out of memory");
+	}
+	fputs("network:\n  mode: allowlist\n  enforcement: block\n  allow:", f);
+	if (json_array_size(arr) == 0)
+		fputs(" []", f);
+	fputs("\n", f);
+	json_array_foreach(arr, i, v)
+	{
+		const char *h = json_string_value(json_object_get(v, "host"));
+		char e[300];
+
+		snprintf(e, sizeof(e), "%s%s%s:%" JSON_INTEGER_FORMAT,
+			 strchr(h ? h : "", ':') ? "[" : "", h ? h : "",
+			 strchr(h ? h : "", ':') ? "]" : "",
+			 json_integer_value(json_object_get(v, "port")));
+		json_array_append_new(allow, json_string(e));
+		fprintf(f, "    - \"%s\"\n", e);
+	}
+	fclose(f);
+	json_object_set_new(d, "project", json_string(r->arg));
+	json_object_set_new(d, "allow", allow);
+	json_object_set_new(d, "policy", json_string(yaml ? yaml : ""));
+	free(yaml);
+	return kiln_reply_json(r, 200, d);
 }
 
 /* ---- /v1/artifacts/{sha256} ---- */
@@ -1509,6 +1604,8 @@ static int api_finish(struct kiln_req *r)
 	case R_ARTIFACT: return h_artifact(r);
 	case R_POLICIES_RELOAD: return kiln_api_policy_reload(r);
 	case R_POLICY: return kiln_api_policy_show(r, r->arg);
+	case R_JOB_EGRESS: return h_job_egress(r);
+	case R_EGRESS_SUGGEST: return h_egress_suggest(r);
 	case R_NONE:
 	default: return kiln_reply_error(r, 404, "not_found", "no such endpoint");
 	}

@@ -30,6 +30,13 @@
  *     pids: 65536                  # 1-4194304
  *     cpus: 64                     # up to 4096
  *   policies: DATA/policies        # the policy directory (docs/policy.md)
+ *   egress:                        # the egress proxy, per job (docs/egress.md)
+ *     connections: 256             # 1-100000 over the job's life
+ *     concurrent: 32               # 1-1024 at once
+ *     bytes: 2G                    # both directions, all connections
+ *     idle: 60s                    # a connection with no traffic is closed
+ *     lifetime: 30m                # a connection is closed after this
+ *     hosts: {name: 203.0.113.7}   # TEST ONLY: names the proxy resolves itself
  *
  * kiln_config_parse does not judge the combination of listen, tls and
  * allow_insecure_listen: flags may still change them. The caller checks,
@@ -61,6 +68,13 @@ struct kiln_config {
 	struct kiln_spec_limits spec_limits;
 	/* the policy directory, NULL = DATA/policies */
 	char *policies;
+	/* egress proxy limits, per job: connections in all, at once, bytes
+	 * both ways, seconds idle and in all per connection */
+	unsigned egress_conns, egress_active;
+	uint64_t egress_bytes;
+	unsigned egress_idle, egress_lifetime;
+	/* test-only "name address\n" lines the proxy uses before DNS, or NULL */
+	char *egress_hosts;
 };
 
 /* Overwrites *c without freeing anything. data and listen_host are NULL only

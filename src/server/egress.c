@@ -42,13 +42,13 @@
 #include "core/sys.h"
 #include "server/egress.h"
 
-#define TUN_NAME      "kiln0"
-#define TUN_ADDR      "10.254.254.1"
-#define CONNECT_SECS  10
-#define HEAD_SECS     10
-#define RELAY_BUF     (16 * 1024)
-#define MAX_RECORDS   1000 /* raw-packet records per job; beyond, counted only */
-#define MAP_MAX	      64
+#define TUN_NAME     "kiln0"
+#define TUN_ADDR     "10.254.254.1"
+#define CONNECT_SECS 10
+#define HEAD_SECS    10
+#define RELAY_BUF    (16 * 1024)
+#define MAX_RECORDS  1000 /* raw-packet records per job; beyond, counted only */
+#define MAP_MAX	     64
 
 /* ---- names, rules, addresses ---- */
 
@@ -254,9 +254,9 @@ static int req_fail(unsigned *status, unsigned code, char *msg, size_t len, cons
 /* Hop-by-hop and proxy headers are not passed upstream (RFC 9110 7.6.1). */
 static bool drop_header(const char *line, size_t n)
 {
-	static const char *const names[] = {"connection",	   "keep-alive", "proxy-",
-					    "te",		   "trailer",	 "transfer-encoding",
-					    "upgrade",		   "host",	 NULL};
+	static const char *const names[] = {"connection", "keep-alive", "proxy-",
+					    "te",	  "trailer",	"transfer-encoding",
+					    "upgrade",	  "host",	NULL};
 	const char *colon = memchr(line, ':', n);
 	size_t nl;
 
@@ -298,8 +298,8 @@ int kiln_egress_parse_request(const char *buf, size_t len, struct kiln_egress_re
 	sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
 	if (sp1 == NULL || sp2 == NULL || memchr(sp2 + 1, ' ', (size_t)(eol - sp2 - 1)))
 		return req_fail(status, 400, msg, msglen, "malformed request line");
-	if ((size_t)(eol - sp2 - 1) != 8 || (memcmp(sp2 + 1, "HTTP/1.1", 8) != 0 &&
-					     memcmp(sp2 + 1, "HTTP/1.0", 8) != 0))
+	if ((size_t)(eol - sp2 - 1) != 8 ||
+	    (memcmp(sp2 + 1, "HTTP/1.1", 8) != 0 && memcmp(sp2 + 1, "HTTP/1.0", 8) != 0))
 		return req_fail(status, 505, msg, msglen, "only HTTP/1.0 and HTTP/1.1");
 	mlen = (size_t)(sp1 - buf);
 	if (mlen == 0 || mlen >= sizeof(req->method))
@@ -363,7 +363,8 @@ int kiln_egress_parse_request(const char *buf, size_t len, struct kiln_egress_re
 
 		if (n > 0 && (*l == ' ' || *l == '\t')) {
 			free(out);
-			return req_fail(status, 400, msg, msglen, "folded header lines are refused");
+			return req_fail(status, 400, msg, msglen,
+					"folded header lines are refused");
 		}
 		if (n > 0 && !drop_header(l, n)) {
 			memcpy(out + o, l, n);
@@ -511,8 +512,7 @@ int kiln_egress_netns(int *netns_fd, int *proxy_fd, int *tun_fd, struct kiln_err
 		if (fd >= 0)
 			close(fd);
 		if (st.step > 0 && (size_t)st.step < sizeof(steps) / sizeof(steps[0]))
-			kiln_error_set(err, st.err, "egress network namespace: %s",
-				       steps[st.step]);
+			kiln_error_set(err, st.err, "egress network namespace: %s", steps[st.step]);
 		else
 			kiln_error_set(err, EPROTO, "egress network namespace: the helper died");
 		goto out;
@@ -594,7 +594,8 @@ static bool stopping(struct kiln_egress *e)
 static bool wait_fd(struct kiln_egress *e, int fd, short ev, uint64_t deadline)
 {
 	for (;;) {
-		struct pollfd p[2] = {{.fd = fd, .events = ev}, {.fd = e->stopfd, .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = fd, .events = ev},
+				      {.fd = e->stopfd, .events = POLLIN}};
 		uint64_t now = now_ms();
 		int r;
 
@@ -618,7 +619,8 @@ static void answer(int fd, unsigned status, const char *reason, const char *msg)
 			 status, reason, strlen(msg) + 1, msg);
 
 	if (n > 0)
-		(void)kiln_write_all(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		(void)kiln_write_all(fd, buf,
+				     (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 static bool rule_allows(const struct kiln_egress *e, const char *host, uint16_t port)
@@ -635,8 +637,8 @@ static int resolve(struct kiln_egress *e, const char *host, uint16_t port,
 		   struct sockaddr_storage *out, socklen_t *outlen, char *addr, size_t alen,
 		   char *why, size_t wlen)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICSERV};
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
 	const char *target = host, *cls = NULL;
 	char portstr[8], first[INET6_ADDRSTRLEN + 64] = "";
@@ -656,9 +658,10 @@ static int resolve(struct kiln_egress *e, const char *host, uint16_t port,
 	}
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		char a[INET6_ADDRSTRLEN];
-		const void *p = ai->ai_family == AF_INET
-					? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
-					: (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+		const void *p =
+			ai->ai_family == AF_INET
+				? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+				: (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
 
 		if (inet_ntop(ai->ai_family, p, a, sizeof(a)) == NULL)
 			continue;
@@ -842,8 +845,7 @@ static void *conn_main(void *arg)
 		}
 		a.reason = "audit: not in the allowlist";
 	}
-	if (resolve(e, req.host, req.port, &sa, &salen, addr, sizeof(addr), why, sizeof(why)) <
-	    0) {
+	if (resolve(e, req.host, req.port, &sa, &salen, addr, sizeof(addr), why, sizeof(why)) < 0) {
 		status = 403;
 		goto deny;
 	}
@@ -860,8 +862,10 @@ static void *conn_main(void *arg)
 
 		if (kiln_write_all(cn->fd, ok, sizeof(ok) - 1) < 0)
 			goto record;
-	} else if (!spend(e, req.upstream_len) ||
-		   kiln_write_all(u, req.upstream_head, req.upstream_len) < 0) {
+	} else if (!spend(e, req.upstream_len)) {
+		a.reason = "closed by kiln: the job's egress byte limit";
+		goto record;
+	} else if (kiln_write_all(u, req.upstream_head, req.upstream_len) < 0) {
 		goto record;
 	} else {
 		a.bytes_up += req.upstream_len;
@@ -940,8 +944,8 @@ static void *acceptor_main(void *arg)
 		cn = malloc(sizeof(*cn));
 		pthread_attr_init(&at);
 		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-		if (cn == NULL || (cn->e = e, cn->fd = fd,
-				   pthread_create(&t, &at, conn_main, cn) != 0)) {
+		if (cn == NULL ||
+		    (cn->e = e, cn->fd = fd, pthread_create(&t, &at, conn_main, cn) != 0)) {
 			free(cn);
 			close(fd);
 			pthread_mutex_lock(&e->mu);
@@ -1095,7 +1099,8 @@ static void sink_packet(struct kiln_egress *e, const uint8_t *pkt, size_t len)
 		if (a.port == 53 && dns_qname(pkt + hl + 8, len - hl - 8, name, sizeof(name))) {
 			a.kind = "dns";
 			a.host = name;
-			a.reason = "a DNS query: the sandbox has no resolver; the proxy resolves names";
+			a.reason = "a DNS query: the sandbox has no resolver; the proxy resolves "
+				   "names";
 		}
 		record = unreach = true;
 		break;
@@ -1260,8 +1265,8 @@ void kiln_egress_stop(struct kiln_egress *e)
 	pthread_mutex_unlock(&e->mu);
 	if (e->dropped > 0) {
 		char why[96];
-		struct kiln_egress_attempt a = {.kind = "other", .host = "", .addr = "",
-						.reason = why};
+		struct kiln_egress_attempt a = {
+			.kind = "other", .host = "", .addr = "", .reason = why};
 
 		snprintf(why, sizeof(why), "%" PRIu64 " more packets that bypassed the proxy",
 			 e->dropped);

@@ -94,12 +94,12 @@ struct kiln_egress_attempt {
 struct kiln_egress_conf {
 	const struct kiln_egress_rule *rules;
 	size_t nrules;
-	bool audit;	      /* allow what the rules do not, but record it */
-	unsigned max_conns;   /* connections over the job's life */
-	unsigned max_active;  /* at once */
-	uint64_t max_bytes;   /* both directions, all connections */
-	unsigned idle_secs;   /* per connection */
-	unsigned max_secs;    /* per connection */
+	bool audit;	     /* allow what the rules do not, but record it */
+	unsigned max_conns;  /* connections over the job's life */
+	unsigned max_active; /* at once */
+	uint64_t max_bytes;  /* both directions, all connections */
+	unsigned idle_secs;  /* per connection */
+	unsigned max_secs;   /* per connection */
 	/* test-only name -> address mapping (kilnd config egress.hosts) */
 	const char *const *map_names;
 	const char *const *map_addrs;

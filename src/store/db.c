@@ -136,6 +136,26 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (job_id, name)"
 	");"
 	"PRAGMA user_version = 2;",
+	/* 3: egress attempts (docs/egress.md): every connection a job's build
+	 * asked kilnd's proxy for, and every packet that bypassed it. */
+	"CREATE TABLE egress ("
+	"  id INTEGER PRIMARY KEY,"
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  project TEXT NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  host TEXT NOT NULL,"
+	"  addr TEXT NOT NULL,"
+	"  port INTEGER NOT NULL,"
+	"  allowed INTEGER NOT NULL,"
+	"  reason TEXT,"
+	"  bytes_up INTEGER NOT NULL,"
+	"  bytes_down INTEGER NOT NULL,"
+	"  duration_ms INTEGER NOT NULL"
+	");"
+	"CREATE INDEX egress_by_job ON egress(job_id, id);"
+	"CREATE INDEX egress_by_project ON egress(project, kind, host, port);"
+	"PRAGMA user_version = 3;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -637,6 +657,11 @@ int kiln_db_integrity_check(struct kiln_db *db, struct kiln_error **err)
 			       "foreign key check failed: table %s row %lld", col_text(fk, 0),
 			       (long long)sqlite3_column_int64(fk, 1));
 	return 0;
+}
+
+int kiln_db_schema_supported(void)
+{
+	return SCHEMA_VERSION;
 }
 
 int kiln_db_schema_version(struct kiln_db *db)
@@ -1423,6 +1448,88 @@ json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_erro
 		"I", job);
 
 	return list_rows(db, st, "artifacts", artifact_row, err);
+}
+
+/* ---- egress ------------------------------------------------------------ */
+
+int kiln_db_egress_add(struct kiln_db *db, int64_t job, const char *project, json_t *attempts,
+		       struct kiln_error **err)
+{
+	size_t i;
+	json_t *a;
+
+	if (json_array_size(attempts) == 0)
+		return 0;
+	if (tx_begin(db, err) < 0)
+		return -1;
+	json_array_foreach(attempts, i, a)
+	{
+		const char *reason = json_string_value(json_object_get(a, "reason"));
+
+		if (run(db, err, NULL, "record egress",
+			"INSERT INTO egress (job_id, project, at, kind, host, addr, port, allowed, "
+			"reason, bytes_up, bytes_down, duration_ms)"
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			"IsIsssIiSIII", job, project,
+			(int64_t)json_integer_value(json_object_get(a, "at")),
+			json_string_value(json_object_get(a, "kind")),
+			json_string_value(json_object_get(a, "host")),
+			json_string_value(json_object_get(a, "addr")),
+			(int64_t)json_integer_value(json_object_get(a, "port")),
+			json_is_true(json_object_get(a, "allowed")) ? 1 : 0, reason ? reason : "",
+			(int64_t)json_integer_value(json_object_get(a, "bytes_up")),
+			(int64_t)json_integer_value(json_object_get(a, "bytes_down")),
+			(int64_t)json_integer_value(json_object_get(a, "duration_ms"))) < 0) {
+			tx_rollback(db);
+			return -1;
+		}
+	}
+	return tx_commit(db, err);
+}
+
+static json_t *egress_row(sqlite3_stmt *st)
+{
+	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:I, s:b, s:o, s:I, s:I, s:I}", "at",
+			      col_json_time(st, 0), "kind", col_json_str(st, 1), "host",
+			      col_json_str(st, 2), "addr", col_json_str(st, 3), "port",
+			      (json_int_t)sqlite3_column_int64(st, 4), "allowed",
+			      sqlite3_column_int(st, 5), "reason", col_json_str(st, 6), "bytes_up",
+			      (json_int_t)sqlite3_column_int64(st, 7), "bytes_down",
+			      (json_int_t)sqlite3_column_int64(st, 8), "duration_ms",
+			      (json_int_t)sqlite3_column_int64(st, 9));
+	return o;
+}
+
+json_t *kiln_db_egress_list(struct kiln_db *db, int64_t job, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err,
+		      "SELECT at, kind, host, addr, port, allowed, reason, bytes_up, bytes_down,"
+		      " duration_ms FROM egress WHERE job_id = ? ORDER BY id",
+		      "I", job);
+
+	return list_rows(db, st, "attempts", egress_row, err);
+}
+
+static json_t *suggest_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:o, s:I, s:I, s:I}", "host", col_json_str(st, 0), "port",
+			 (json_int_t)sqlite3_column_int64(st, 1), "attempts",
+			 (json_int_t)sqlite3_column_int64(st, 2), "jobs",
+			 (json_int_t)sqlite3_column_int64(st, 3));
+}
+
+json_t *kiln_db_egress_destinations(struct kiln_db *db, const char *project,
+				    struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err,
+		      "SELECT host, port, count(*), count(DISTINCT job_id) FROM egress"
+		      " WHERE project = ? AND kind IN ('connect', 'http') AND host != ''"
+		      " GROUP BY host, port ORDER BY host, port",
+		      "s", project);
+
+	return list_rows(db, st, "destinations", suggest_row, err);
 }
 
 /* ---- policies and secrets ---------------------------------------------- */

@@ -40,6 +40,8 @@ void kiln_db_close(struct kiln_db *db);
 /* PRAGMA integrity_check == "ok" and no foreign key violations (EBADMSG). */
 int kiln_db_integrity_check(struct kiln_db *db, struct kiln_error **err);
 int kiln_db_schema_version(struct kiln_db *db);
+/* The newest schema this build knows (the number of migrations). */
+int kiln_db_schema_supported(void);
 
 /* ---- projects ---- */
 /* EEXIST if it exists, EINVAL for a bad name ([a-z0-9][a-z0-9-]{0,62}). */
@@ -173,6 +175,17 @@ int kiln_db_artifact_add(struct kiln_db *db, int64_t job, const char *name, uint
 			 const char *sha256, struct kiln_error **err);
 /* {"artifacts": [{"name", "size", "sha256"}]}, sorted by name. */
 json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_error **err);
+
+/* Egress attempts (docs/egress.md). add: an array of objects {at (unix
+ * seconds), kind, host, addr, port, allowed, reason, bytes_up, bytes_down,
+ * duration_ms}, in one transaction. list: {"attempts": [...]} of a job,
+ * in order. destinations: {"destinations": [{host, port, attempts, jobs}]},
+ * what a project's builds asked the proxy for, for `kiln egress suggest`. */
+int kiln_db_egress_add(struct kiln_db *db, int64_t job, const char *project, json_t *attempts,
+		       struct kiln_error **err);
+json_t *kiln_db_egress_list(struct kiln_db *db, int64_t job, struct kiln_error **err);
+json_t *kiln_db_egress_destinations(struct kiln_db *db, const char *project,
+				    struct kiln_error **err);
 
 /* ---- policies and secrets (docs/policy.md) ---- */
 int kiln_db_job_set_policy(struct kiln_db *db, int64_t id, const char *digest,

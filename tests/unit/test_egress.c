@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/egress.h"
@@ -48,7 +49,8 @@ static void test_rules(void)
 		   strcmp(r.host, "registry.npmjs.org") == 0,
 	   "case and a trailing dot are normalised");
 	ok(kiln_egress_rule_parse("*.npmjs.org:443", &r, msg, sizeof(msg)), "a wildcard parses");
-	ok(kiln_egress_rule_match(&r, "registry.npmjs.org", 443), "*.npmjs.org matches a subdomain");
+	ok(kiln_egress_rule_match(&r, "registry.npmjs.org", 443),
+	   "*.npmjs.org matches a subdomain");
 	ok(kiln_egress_rule_match(&r, "a.b.npmjs.org", 443), "... and a deeper one");
 	ok(!kiln_egress_rule_match(&r, "npmjs.org", 443), "... not the apex");
 	ok(!kiln_egress_rule_match(&r, "evilnpmjs.org", 443), "... nor a name ending in it");
@@ -57,11 +59,20 @@ static void test_rules(void)
 	   "an IPv6 literal in brackets");
 	ok(kiln_egress_rule_parse("203.0.113.7:80", &r, msg, sizeof(msg)), "an IPv4 literal");
 	{
-		static const char *const bad[] = {"deb.debian.org", "deb.debian.org:0",
-						  "deb.debian.org:65536", "host:80x",
-						  "*.org:443", "*.1.2.3.4:80", "a..b:80",
-						  "-a.b:80", "a b:80", "2001:db8::1:80",
-						  "*:443", ":443", "a.b:", NULL};
+		static const char *const bad[] = {"deb.debian.org",
+						  "deb.debian.org:0",
+						  "deb.debian.org:65536",
+						  "host:80x",
+						  "*.org:443",
+						  "*.1.2.3.4:80",
+						  "a..b:80",
+						  "-a.b:80",
+						  "a b:80",
+						  "2001:db8::1:80",
+						  "*:443",
+						  ":443",
+						  "a.b:",
+						  NULL};
 
 		for (size_t i = 0; bad[i]; i++)
 			ok(!kiln_egress_rule_parse(bad[i], &r, msg, sizeof(msg)),
@@ -87,15 +98,21 @@ static const char *cls6(const char *a)
 
 static void test_classes(void)
 {
-	static const char *const refused4[] = {"127.0.0.1",	  "10.1.2.3",	"172.16.0.1",
-					       "172.31.255.255", "192.168.1.1", "169.254.169.254",
-					       "100.64.0.1",	  "0.0.0.0",	"224.0.0.1",
+	static const char *const refused4[] = {"127.0.0.1",	  "10.1.2.3",	 "172.16.0.1",
+					       "172.31.255.255",  "192.168.1.1", "169.254.169.254",
+					       "100.64.0.1",	  "0.0.0.0",	 "224.0.0.1",
 					       "255.255.255.255", NULL};
-	static const char *const public4[] = {"203.0.113.7", "8.8.8.8", "172.32.0.1",
+	static const char *const public4[] = {"203.0.113.7", "8.8.8.8",	    "172.32.0.1",
 					      "192.169.0.1", "100.128.0.1", NULL};
-	static const char *const refused6[] = {"::1",	     "::",	 "fe80::1",	     "fd00::1",
-					       "ff02::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
-					       "64:ff9b::a00:1", NULL};
+	static const char *const refused6[] = {"::1",
+					       "::",
+					       "fe80::1",
+					       "fd00::1",
+					       "ff02::1",
+					       "::ffff:127.0.0.1",
+					       "::ffff:169.254.169.254",
+					       "64:ff9b::a00:1",
+					       NULL};
 
 	for (size_t i = 0; refused4[i]; i++)
 		ok(cls4(refused4[i]) != NULL, "%s refused (%s)", refused4[i],
@@ -106,7 +123,8 @@ static void test_classes(void)
 		ok(cls6(refused6[i]) != NULL, "%s refused (%s)", refused6[i],
 		   cls6(refused6[i]) ? cls6(refused6[i]) : "allowed");
 	ok(cls6("2001:4860::8888") == NULL, "a global IPv6 address is public");
-	is_str(cls4("169.254.169.254"), "link-local (cloud metadata)", "the metadata address is named");
+	is_str(cls4("169.254.169.254"), "link-local (cloud metadata)",
+	       "the metadata address is named");
 }
 
 static int parse(const char *head, struct kiln_egress_request *req, unsigned *status, char *msg)
@@ -120,8 +138,8 @@ static void test_requests(void)
 	unsigned status = 0;
 	char msg[256];
 
-	ok(parse("CONNECT deb.debian.org:443 HTTP/1.1\r\nHost: x\r\n\r\nTLS", &req, &status,
-		 msg) == 0,
+	ok(parse("CONNECT deb.debian.org:443 HTTP/1.1\r\nHost: x\r\n\r\nTLS", &req, &status, msg) ==
+		   0,
 	   "CONNECT parses");
 	ok(req.connect && strcmp(req.host, "deb.debian.org") == 0 && req.port == 443,
 	   "CONNECT host and port");
@@ -256,7 +274,8 @@ static void *upstream_main(void *arg)
 }
 
 /* Run fn in a child inside the namespace; its output (<= 4K) in out. */
-static int in_netns(int ns, const char *req, char *out, size_t cap, int (*fn)(const char *, char *, size_t))
+static int in_netns(int ns, const char *req, char *out, size_t cap,
+		    int (*fn)(const char *, char *, size_t))
 {
 	int p[2];
 	pid_t pid;
@@ -394,7 +413,8 @@ static void test_proxy(void)
 	ok(kiln_egress_rule_parse(req, &rules[0], msg, sizeof(msg)), "rule %s", req);
 	snprintf(req, sizeof(req), "rebind.test:%u", up_port);
 	ok(kiln_egress_rule_parse(req, &rules[1], msg, sizeof(msg)), "rule %s", req);
-	ok(kiln_egress_rule_parse("*.allowed.test:443", &rules[2], msg, sizeof(msg)), "rule *.allowed.test:443");
+	ok(kiln_egress_rule_parse("*.allowed.test:443", &rules[2], msg, sizeof(msg)),
+	   "rule *.allowed.test:443");
 	conf.rules = rules;
 	conf.nrules = 3;
 	conf.max_conns = 8;
@@ -411,10 +431,12 @@ static void test_proxy(void)
 	kiln_error_free(&err);
 
 	/* Allowed: an address named literally, plain HTTP and CONNECT. */
-	snprintf(req, sizeof(req), "GET http://127.0.0.1:%u/x HTTP/1.1\r\nHost: y\r\n\r\n", up_port);
+	snprintf(req, sizeof(req), "GET http://127.0.0.1:%u/x HTTP/1.1\r\nHost: y\r\n\r\n",
+		 up_port);
 	hits = up_hits;
 	in_netns(ns, req, out, sizeof(out), via_proxy);
-	ok(strstr(out, "UPSTREAM-SAYS-HI") != NULL, "plain HTTP to an allowlisted address: answered");
+	ok(strstr(out, "UPSTREAM-SAYS-HI") != NULL,
+	   "plain HTTP to an allowlisted address: answered");
 	ok(up_hits == hits + 1, "... and the upstream saw it");
 	i = find_rec("http", "127.0.0.1", up_port);
 	ok(i >= 0 && rec.r[i].allowed && rec.r[i].up > 0 && rec.r[i].down > 0,
@@ -433,7 +455,8 @@ static void test_proxy(void)
 	   "a host not in the allowlist: 403 naming network.allow");
 	i = find_rec("connect", "evil.example", 443);
 	ok(i >= 0 && !rec.r[i].allowed, "... recorded as denied");
-	snprintf(req, sizeof(req), "CONNECT 127.0.0.1:%u HTTP/1.1\r\n\r\n", up_port + 1 == 65536 ? 1 : up_port + 1);
+	snprintf(req, sizeof(req), "CONNECT 127.0.0.1:%u HTTP/1.1\r\n\r\n",
+		 up_port + 1 == 65536 ? 1 : up_port + 1);
 	in_netns(ns, req, out, sizeof(out), via_proxy);
 	ok(strncmp(out, "HTTP/1.1 403", 12) == 0, "an allowlisted address on another port: 403");
 	snprintf(req, sizeof(req), "CONNECT rebind.test:%u HTTP/1.1\r\n\r\n", up_port);
@@ -455,6 +478,43 @@ static void test_proxy(void)
 	i = find_rec("dns", "exfil.attacker.example", 53);
 	ok(i >= 0 && !rec.r[i].allowed, "a DNS query to 8.8.8.8: recorded with the name asked");
 
+	kiln_egress_stop(e);
+	close(ns);
+
+	/* Limits: connections per job, bytes per job, idle time. */
+	ok(kiln_egress_netns(&ns, &pfd, &tfd, &err) == 0, "a second namespace");
+	kiln_error_free(&err);
+	conf.max_conns = 3;
+	conf.max_bytes = 40;
+	conf.idle_secs = 1;
+	rec.n = 0;
+	ok(kiln_egress_start(&conf, pfd, tfd, &e, &err) == 0, "a proxy with tight limits");
+	kiln_error_free(&err);
+	snprintf(req, sizeof(req), "CONNECT 127.0.0.1:%u HTTP/1.1\r\n\r\n", up_port);
+	{
+		uint64_t t0 = (uint64_t)time(NULL);
+
+		in_netns(ns, req, out, sizeof(out), via_proxy);
+		ok(strncmp(out, "HTTP/1.1 200", 12) == 0 && (uint64_t)time(NULL) - t0 <= 4,
+		   "a tunnel that stays silent is closed after the idle time");
+		i = find_rec("connect", "127.0.0.1", up_port);
+		ok(i >= 0 && strstr(rec.r[i].reason, "idle timeout"), "... recorded as such (%s)",
+		   i >= 0 ? rec.r[i].reason : "no record");
+	}
+	snprintf(req, sizeof(req),
+		 "GET http://127.0.0.1:%u/a-path-long-enough-to-pass-forty-bytes HTTP/1.1\r\n\r\n",
+		 up_port);
+	hits = up_hits;
+	in_netns(ns, req, out, sizeof(out), via_proxy);
+	ok(strstr(out, "UPSTREAM-SAYS-HI") == NULL,
+	   "over the job's byte limit: nothing comes back");
+	i = find_rec("http", "127.0.0.1", up_port);
+	ok(i >= 0 && strstr(rec.r[i].reason, "byte limit"), "... recorded as such (%s)",
+	   i >= 0 ? rec.r[i].reason : "no record");
+	in_netns(ns, "CONNECT a.allowed.test:443 HTTP/1.1\r\n\r\n", out, sizeof(out), via_proxy);
+	in_netns(ns, "CONNECT b.allowed.test:443 HTTP/1.1\r\n\r\n", out, sizeof(out), via_proxy);
+	ok(strncmp(out, "HTTP/1.1 429", 12) == 0 && strstr(out, "limit of 3 connections"),
+	   "the fourth connection of the job: 429 (%s)", first_line(out));
 	kiln_egress_stop(e);
 	close(ns);
 	shutdown(up_fd, SHUT_RDWR);

@@ -21,7 +21,9 @@
 #include <net/route.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/icmp6.h>
 #include <netinet/ip.h>
+#include <netinet/ip6.h>
 #include <netinet/ip_icmp.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
@@ -44,6 +46,7 @@
 
 #define TUN_NAME     "kiln0"
 #define TUN_ADDR     "10.254.254.1"
+#define TUN_ADDR6    "fd00:6b69:6c6e::1"
 #define CONNECT_SECS 10
 #define HEAD_SECS    10
 #define RELAY_BUF    (16 * 1024)
@@ -414,6 +417,53 @@ static int if_up(int s, const char *name)
 	return ioctl(s, SIOCSIFFLAGS, &ifr);
 }
 
+/* struct in6_ifreq of <linux/ipv6.h>, which clashes with glibc's headers. */
+struct kiln_in6_ifreq {
+	struct in6_addr addr;
+	uint32_t prefixlen;
+	int ifindex;
+};
+
+/* IPv6 on the TUN device too, so that IPv6 packets reach the sinkhole
+ * rather than failing unseen: an address (without duplicate address
+ * detection, which would hold it back for a second) and a default route.
+ * Returns 0 when IPv6 is disabled on this host: nothing to catch. */
+static int tun_ipv6(int ifindex)
+{
+	struct kiln_in6_ifreq ifr6;
+	struct in6_rtmsg rt6;
+	int s6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0), fd;
+
+	if (s6 < 0)
+		return errno == EAFNOSUPPORT ? 0 : -1;
+	fd = open("/proc/sys/net/ipv6/conf/" TUN_NAME "/accept_dad", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "0", 1) != 1) {
+		if (fd >= 0)
+			close(fd);
+		close(s6);
+		return -1;
+	}
+	close(fd);
+	memset(&ifr6, 0, sizeof(ifr6));
+	inet_pton(AF_INET6, TUN_ADDR6, &ifr6.addr);
+	ifr6.prefixlen = 128;
+	ifr6.ifindex = ifindex;
+	if (ioctl(s6, SIOCSIFADDR, &ifr6) < 0) {
+		close(s6);
+		return -1;
+	}
+	memset(&rt6, 0, sizeof(rt6));
+	rt6.rtmsg_flags = RTF_UP;
+	rt6.rtmsg_metric = 1;
+	rt6.rtmsg_ifindex = ifindex;
+	if (ioctl(s6, SIOCADDRT, &rt6) < 0) {
+		close(s6);
+		return -1;
+	}
+	close(s6);
+	return 0;
+}
+
 /* The child: only system calls from here (the parent has threads). */
 __attribute__((noreturn)) static void prep_child(int sock)
 {
@@ -449,6 +499,7 @@ __attribute__((noreturn)) static void prep_child(int sock)
 	rt.rt_flags = RTF_UP;
 	rt.rt_dev = (char *)TUN_NAME;
 	STEP(8, ioctl(s, SIOCADDRT, &rt) == 0);
+	STEP(14, ioctl(s, SIOCGIFINDEX, &ifr) == 0 && tun_ipv6(ifr.ifr_ifindex) == 0);
 	STEP(9, (lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
 	STEP(10, setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0);
 	{
@@ -487,6 +538,7 @@ int kiln_egress_netns(int *netns_fd, int *proxy_fd, int *tun_fd, struct kiln_err
 		"bind 127.0.0.1:3128",
 		"listen",
 		"open /proc/self/ns/net",
+		"IPv6 address and route of the TUN device",
 	};
 	struct prep_status st = {-1, 0};
 	int sk[2], fd = -1, st2, r = -1;
@@ -1060,6 +1112,141 @@ static bool dns_qname(const uint8_t *p, size_t len, char *out, size_t cap)
 	return i < len;
 }
 
+/* A raw-packet record, unless the job already has MAX_RECORDS of them. */
+static void sink_record(struct kiln_egress *e, const struct kiln_egress_attempt *a)
+{
+	bool record;
+
+	pthread_mutex_lock(&e->mu);
+	record = e->records < MAX_RECORDS;
+	if (record)
+		e->records++;
+	else
+		e->dropped++;
+	pthread_mutex_unlock(&e->mu);
+	if (record)
+		report(e, a);
+}
+
+/* IPv6 checksum over the pseudo header and len bytes of data. */
+static uint16_t csum6(const struct ip6_hdr *ip, uint8_t nh, const void *data, size_t len)
+{
+	uint8_t ph[40];
+	uint32_t sum = 0;
+	const uint8_t *b = ph;
+
+	memcpy(ph, &ip->ip6_src, 16);
+	memcpy(ph + 16, &ip->ip6_dst, 16);
+	ph[32] = (uint8_t)(len >> 24);
+	ph[33] = (uint8_t)(len >> 16);
+	ph[34] = (uint8_t)(len >> 8);
+	ph[35] = (uint8_t)len;
+	ph[36] = ph[37] = ph[38] = 0;
+	ph[39] = nh;
+	for (size_t i = 0; i < sizeof(ph); i += 2)
+		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+	return csum(data, len, sum);
+}
+
+static void send_rst6(struct kiln_egress *e, const struct ip6_hdr *ip, const struct tcphdr *th)
+{
+	uint8_t pkt[60];
+	struct ip6_hdr *rip = (struct ip6_hdr *)pkt;
+	struct tcphdr *rth = (struct tcphdr *)(pkt + 40);
+
+	memset(pkt, 0, sizeof(pkt));
+	rip->ip6_flow = htonl(6u << 28);
+	rip->ip6_plen = htons(20);
+	rip->ip6_nxt = IPPROTO_TCP;
+	rip->ip6_hlim = 64;
+	rip->ip6_src = ip->ip6_dst;
+	rip->ip6_dst = ip->ip6_src;
+	rth->source = th->dest;
+	rth->dest = th->source;
+	rth->ack_seq = htonl(ntohl(th->seq) + 1);
+	rth->doff = 5;
+	rth->rst = 1;
+	rth->ack = 1;
+	rth->check = htons(csum6(rip, IPPROTO_TCP, rth, 20));
+	(void)!write(e->tun, pkt, sizeof(pkt));
+}
+
+/* ICMPv6 destination unreachable, "administratively prohibited". */
+static void send_unreach6(struct kiln_egress *e, const uint8_t *orig, size_t len)
+{
+	const struct ip6_hdr *ip = (const struct ip6_hdr *)orig;
+	uint8_t pkt[40 + 8 + 512];
+	struct ip6_hdr *rip = (struct ip6_hdr *)pkt;
+	struct icmp6_hdr *ic = (struct icmp6_hdr *)(pkt + 40);
+	size_t quote = len < 512 ? len : 512;
+
+	memset(pkt, 0, sizeof(pkt));
+	rip->ip6_flow = htonl(6u << 28);
+	rip->ip6_plen = htons((uint16_t)(8 + quote));
+	rip->ip6_nxt = IPPROTO_ICMPV6;
+	rip->ip6_hlim = 64;
+	rip->ip6_src = ip->ip6_dst;
+	rip->ip6_dst = ip->ip6_src;
+	ic->icmp6_type = ICMP6_DST_UNREACH;
+	ic->icmp6_code = ICMP6_DST_UNREACH_ADMIN;
+	memcpy(pkt + 48, orig, quote);
+	ic->icmp6_cksum = htons(csum6(rip, IPPROTO_ICMPV6, ic, 8 + quote));
+	(void)!write(e->tun, pkt, 48 + quote);
+}
+
+/* Only what a build sends on purpose is recorded: the kernel's own
+ * neighbour discovery and multicast listener reports are ignored. */
+static void sink_packet6(struct kiln_egress *e, const uint8_t *pkt, size_t len)
+{
+	const struct ip6_hdr *ip = (const struct ip6_hdr *)pkt;
+	struct kiln_egress_attempt a = {.kind = "other", .host = "", .allowed = false};
+	char addr[INET6_ADDRSTRLEN], name[256];
+
+	if (len < 40)
+		return;
+	inet_ntop(AF_INET6, &ip->ip6_dst, addr, sizeof(addr));
+	a.addr = addr;
+	switch (ip->ip6_nxt) {
+	case IPPROTO_TCP: {
+		const struct tcphdr *th = (const struct tcphdr *)(pkt + 40);
+
+		if (len < 60 || !th->syn || th->ack)
+			return;
+		a.kind = "tcp";
+		a.port = ntohs(th->dest);
+		a.reason = "a TCP connection that bypasses the proxy: the sandbox has no route out";
+		send_rst6(e, ip, th);
+		break;
+	}
+	case IPPROTO_UDP: {
+		const struct udphdr *uh = (const struct udphdr *)(pkt + 40);
+
+		if (len < 48)
+			return;
+		a.kind = "udp";
+		a.port = ntohs(uh->dest);
+		a.reason = "UDP: the sandbox has no route out";
+		if (a.port == 53 && dns_qname(pkt + 48, len - 48, name, sizeof(name))) {
+			a.kind = "dns";
+			a.host = name;
+			a.reason = "a DNS query: the sandbox has no resolver; the proxy resolves "
+				   "names";
+		}
+		send_unreach6(e, pkt, len);
+		break;
+	}
+	case IPPROTO_ICMPV6:
+		if (len < 48 || pkt[40] != ICMP6_ECHO_REQUEST)
+			return;
+		a.kind = "icmp";
+		a.reason = "ICMPv6 echo: the sandbox has no route out";
+		send_unreach6(e, pkt, len);
+		break;
+	default: return;
+	}
+	sink_record(e, &a);
+}
+
 static void sink_packet(struct kiln_egress *e, const uint8_t *pkt, size_t len)
 {
 	const struct iphdr *ip = (const struct iphdr *)pkt;
@@ -1068,6 +1255,10 @@ static void sink_packet(struct kiln_egress *e, const uint8_t *pkt, size_t len)
 	size_t hl;
 	bool record = false, unreach = false;
 
+	if (len >= 1 && (pkt[0] >> 4) == 6) {
+		sink_packet6(e, pkt, len);
+		return;
+	}
 	if (len < 20 || ip->version != 4 || ip->ihl < 5 || (size_t)ip->ihl * 4 > len)
 		return;
 	if (ntohs(ip->frag_off) & 0x1fff)
@@ -1112,6 +1303,7 @@ static void sink_packet(struct kiln_egress *e, const uint8_t *pkt, size_t len)
 		a.reason = "ICMP echo: the sandbox has no route out";
 		record = unreach = true;
 		break;
+	case IPPROTO_IGMP: return; /* the kernel's own multicast reports */
 	default:
 		a.reason = "an IP packet that bypasses the proxy";
 		record = true;
@@ -1119,17 +1311,8 @@ static void sink_packet(struct kiln_egress *e, const uint8_t *pkt, size_t len)
 	}
 	if (unreach)
 		send_unreach(e, pkt, len);
-	if (!record)
-		return;
-	pthread_mutex_lock(&e->mu);
-	record = e->records < MAX_RECORDS;
 	if (record)
-		e->records++;
-	else
-		e->dropped++;
-	pthread_mutex_unlock(&e->mu);
-	if (record)
-		report(e, &a);
+		sink_record(e, &a);
 }
 
 static void *sinkhole_main(void *arg)

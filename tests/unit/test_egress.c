@@ -343,6 +343,21 @@ static int raw_tcp(const char *dest, char *out, size_t cap)
 	return 0;
 }
 
+/* The same over IPv6. */
+static int raw_tcp6(const char *dest, char *out, size_t cap)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
+	int s = socket(AF_INET6, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET6, dest, &a.sin6_addr);
+	alarm(5);
+	if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
+		snprintf(out, cap, "%s", strerror(errno));
+	else
+		snprintf(out, cap, "connected");
+	return 0;
+}
+
 /* A DNS query for the name in req, to 8.8.8.8. */
 static int raw_dns(const char *name, char *out, size_t cap)
 {
@@ -473,6 +488,10 @@ static void test_proxy(void)
 	in_netns(ns, "203.0.113.50", out, sizeof(out), raw_tcp);
 	is_str(out, "Connection refused", "a raw TCP connection: refused at once by the sinkhole");
 	i = find_rec("tcp", "203.0.113.50", 443);
+	ok(i >= 0 && !rec.r[i].allowed, "... and recorded");
+	in_netns(ns, "2001:db8::50", out, sizeof(out), raw_tcp6);
+	is_str(out, "Connection refused", "a raw TCP connection over IPv6: refused at once too");
+	i = find_rec("tcp", "2001:db8::50", 443);
 	ok(i >= 0 && !rec.r[i].allowed, "... and recorded");
 	in_netns(ns, "exfil.attacker.example", out, sizeof(out), raw_dns);
 	i = find_rec("dns", "exfil.attacker.example", 53);

@@ -354,6 +354,10 @@ static void audit_refusal(struct kiln_req *r)
 
 	if (r->status != 401 && r->status != 403)
 		return;
+	/* A policy's refusal is a rejected submission, not an
+	 * authorisation failure. */
+	if (strcmp(r->error_code, "policy_denied") == 0)
+		return;
 	remote_of(r, remote, sizeof(remote));
 	kiln_audit_auth_failure(r->s, r->db, r->status, r->method, r->url,
 				header(r, MHD_HTTP_HEADER_AUTHORIZATION), r->auth.token_id, remote,
@@ -1399,7 +1403,7 @@ static int reply_spec_error(struct kiln_req *r, const struct kiln_spec_error *se
 
 struct submission {
 	struct kiln_req *r;
-	const char *project, *spec_sha256, *source_sha256;
+	const char *project, *spec_sha256, *source_sha256, *policy_digest;
 	uint64_t source_bytes;
 };
 
@@ -1415,6 +1419,8 @@ static int record_submission(void *ctx, struct kiln_db *db, int64_t id, struct k
 	f = json_pack("{s:I,s:s,s:s,s:s,s:I}", "job", (json_int_t)id, "project", sub->project,
 		      "spec_sha256", sub->spec_sha256, "source_sha256", sub->source_sha256,
 		      "source_bytes", (json_int_t)sub->source_bytes);
+	if (f != NULL && sub->policy_digest != NULL && sub->policy_digest[0] != '\0')
+		json_object_set_new(f, "policy_digest", json_string(sub->policy_digest));
 	rc = kiln_audit_append(sub->r->s, db, "submission.accepted", actor, f, err);
 	json_decref(f);
 	return rc;
@@ -1563,6 +1569,7 @@ static int h_jobs_post(struct kiln_req *r)
 	sub.spec_sha256 = spec_hex;
 	sub.source_sha256 = source_hex;
 	sub.source_bytes = source_size;
+	sub.policy_digest = policy_digest;
 	jn.in_tx = record_submission;
 	jn.in_tx_ctx = &sub;
 	ret = kiln_db_job_insert(db, &jn, &id, &err);

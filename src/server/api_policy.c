@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "server/audit.h"
 #include "server/policy.h"
 #include "server/server.h"
 
@@ -81,6 +82,23 @@ int kiln_policies_reload(struct kiln_server *s, const char *why, char **problems
 		return r;
 	}
 	free(c.text);
+	/* Recorded before it is in force; unrecorded, it is not installed.
+	 * (At start-up the log is not open yet: server.start carries the
+	 * digest.) */
+	if (s->audit != NULL) {
+		json_t *f = json_pack("{s:s,s:I,s:s}", "digest", kiln_policy_set_digest(set),
+				      "files", (json_int_t)kiln_policy_set_count(set), "why", why);
+		int ar = kiln_audit_append(s, NULL, "policy.loaded", "kilnd", f, err);
+
+		json_decref(f);
+		if (ar < 0) {
+			kiln_policy_set_unref(set);
+			kiln_policy_count_reload(false);
+			kiln_logf("policy: %s: %s; the previous set stays in force", why,
+				  *err ? (*err)->msg : "?");
+			return -1;
+		}
+	}
 	kiln_logf("policy: %s: loaded %zu policy file(s) from %s (%s)", why,
 		  kiln_policy_set_count(set), s->policy_dir, kiln_policy_set_digest(set));
 	kiln_policy_install(set);

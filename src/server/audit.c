@@ -729,6 +729,45 @@ out:
 	return rc;
 }
 
+#define EGRESS_LISTED 50
+
+int kiln_audit_egress(struct kiln_server *s, struct kiln_db *db, const char *actor, int64_t job,
+		      const char *project, json_t *attempts, uint64_t allowed, uint64_t denied,
+		      uint64_t dropped, struct kiln_error **err)
+{
+	json_t *f = job_fields(job, project), *list = json_array(), *a;
+	size_t i;
+	int rc;
+
+	if (f == NULL || list == NULL) {
+		json_decref(f);
+		json_decref(list);
+		return kiln_error_set(err, ENOMEM, "audit entry");
+	}
+	json_array_foreach(attempts, i, a)
+	{
+		if (json_is_true(json_object_get(a, "allowed")))
+			continue;
+		if (json_array_size(list) >= EGRESS_LISTED)
+			break;
+		json_array_append_new(list, json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?}", "kind",
+						      json_object_get(a, "kind"), "host",
+						      json_object_get(a, "host"), "addr",
+						      json_object_get(a, "addr"), "port",
+						      json_object_get(a, "port"), "reason",
+						      json_object_get(a, "reason")));
+	}
+	json_object_set_new(f, "violation", json_string("egress"));
+	json_object_set_new(f, "denied", json_integer((json_int_t)denied));
+	json_object_set_new(f, "allowed", json_integer((json_int_t)allowed));
+	if (dropped > 0)
+		json_object_set_new(f, "not_recorded", json_integer((json_int_t)dropped));
+	json_object_set_new(f, "attempts", list);
+	rc = kiln_audit_append(s, db, "sandbox.violation", actor, f, err);
+	json_decref(f);
+	return rc;
+}
+
 /* ---- serving ---- */
 
 static int reply_bytes(struct kiln_req *r, void *buf, size_t len, const char *type)

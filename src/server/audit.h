@@ -66,6 +66,13 @@ int kiln_audit_job_finish(struct kiln_server *s, struct kiln_db *db, const char 
 			  const struct kiln_job_outcome *o, const char *log_path,
 			  struct kiln_error **err);
 
+/* The egress proxy refused some of a job's attempts: one
+ * sandbox.violation (violation "egress") with the counts and up to 50 of
+ * the refused attempts (borrowed: the job_egress.c attempts array). */
+int kiln_audit_egress(struct kiln_server *s, struct kiln_db *db, const char *actor, int64_t job,
+		      const char *project, json_t *attempts, uint64_t allowed, uint64_t denied,
+		      uint64_t dropped, struct kiln_error **err);
+
 /* GET /v1/audit/<what>: "key", "checkpoint", or a tile path
  * ("tile/0/x001/234", "tile/entries/000.p/5"). */
 int kiln_audit_http(struct kiln_req *r, struct kiln_db *db, const char *what);

@@ -145,8 +145,10 @@ int kiln_reply_error(struct kiln_req *r, unsigned status, const char *code, cons
 		for (char *p = msg; *p; p++)
 			if ((unsigned char)*p >= 0x80)
 				*p = '?';
-	if (!r->responded)
+	if (!r->responded) {
 		snprintf(r->error_msg, sizeof(r->error_msg), "%s", msg);
+		snprintf(r->error_code, sizeof(r->error_code), "%s", code);
+	}
 	j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
 	if (j == NULL)
 		return MHD_NO;

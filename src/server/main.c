@@ -434,7 +434,15 @@ int main(int argc, char **argv)
 		json_t *f = json_pack("{s:s,s:i,s:I,s:i}", "version", KILN_VERSION, "pid",
 				      (int)getpid(), "workers", (json_int_t)s->cfg.workers, "port",
 				      (int)s->cfg.listen_port);
-		int ar = kiln_audit_append(s, db, "server.start", "kilnd", f, &err);
+		struct kiln_policy_set *ps = kiln_policy_current();
+		int ar;
+
+		/* The policy set loaded before the log was open. */
+		if (f != NULL && ps != NULL)
+			json_object_set_new(f, "policy_digest",
+					    json_string(kiln_policy_set_digest(ps)));
+		kiln_policy_set_unref(ps);
+		ar = kiln_audit_append(s, db, "server.start", "kilnd", f, &err);
 
 		json_decref(f);
 		/* A damaged log (EBADMSG) was reported by kiln_audit_open; kilnd

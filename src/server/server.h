@@ -189,6 +189,7 @@ struct kiln_req {
 	 * the audit log) */
 	unsigned status;
 	char error_msg[256];
+	char error_code[32];
 	/* the answer is a 401: add WWW-Authenticate */
 	bool unauthorized;
 	/* the answer is a 405: the methods for an Allow header */

@@ -912,6 +912,13 @@ out:
 		kiln_logf("job %" PRId64 ": record egress: %s", id, err ? err->msg : "?");
 		kiln_error_free(&err);
 	}
+	/* The proxy is stopped: its counts and attempts are final. */
+	if (eg.on && eg.denied > 0 &&
+	    kiln_audit_egress(s, db, wk->name, id, w.project, eg.attempts, eg.allowed, eg.denied,
+			      eg.dropped, &err) < 0) {
+		kiln_logf("job %" PRId64 ": %s", id, err ? err->msg : "audit log: egress");
+		kiln_error_free(&err);
+	}
 	kiln_job_egress_free(&eg);
 	record(&j);
 	summary_free(&sum);

@@ -85,6 +85,8 @@ check "an invalid spec is refused (rc=$RC)" -- test "$RC" -ne 0
 FAKE="kiln_0123456789ab_SECRET${R}SECRETSECRETSECRETSECRETxx"
 api "$FAKE" GET /v1/jobs
 check "an unknown token: 401 ($HTTP)" -- test "$HTTP" = 401
+api "$ADMIN_TOKEN" POST /v1/policies/reload
+check "a policy reload ($HTTP)" -- test "$HTTP" = 200
 k "$ADMIN_TOKEN" token create --project web --scope read
 RTOK=$(cat "$WORK/out")
 k "$ADMIN_TOKEN" token revoke "${RTOK:5:12}"
@@ -104,6 +106,12 @@ cp "$WORK/out" "$WORK/show.json"
 has() { grep -c "$1" "$WORK/show.json"; }
 check "server.start recorded" -- test "$(has '"kind":"server.start"')" -ge 2
 check "server.stop recorded" -- test "$(has '"kind":"server.stop"')" -ge 1
+check "server.start carries the policy digest" -- \
+  grep -q '"kind":"server.start".*"policy_digest":"sha256:' "$WORK/show.json"
+check "policy.loaded for the reload, with its digest" -- \
+  grep -q '"kind":"policy.loaded".*"digest":"sha256:.*"why":"reload asked through the API"' "$WORK/show.json"
+check "submission.accepted carries the policy digest" -- \
+  grep -q "\"kind\":\"submission.accepted\".*\"job\":$OKJOB,.*\"policy_digest\":\"sha256:" "$WORK/show.json"
 check "submission.accepted with the source digest" -- \
   grep -q "\"kind\":\"submission.accepted\".*\"job\":$OKJOB,.*\"source_sha256\":\"[0-9a-f]\{64\}\"" "$WORK/show.json"
 check "submission.rejected with the reason" -- \

@@ -244,5 +244,18 @@ k "$ATOK" logs "$JOB"
 check "in block mode with the suggested allowlist, the same build gets through" -- \
   bash -c "grep -q 'aud=0' '$WORK/out' && grep -q 'aud2=0' '$WORK/out' && grep -q 'block mode' '$WORK/out'"
 
+# The audit log (docs/audit.md): refused attempts and policy loads, once
+# a checkpoint covers them (one is signed within a second).
+for _ in $(seq 1 50); do
+  [ "$(curl -s "$KILN_SERVER/v1/audit/checkpoint" | sed -n 2p)" -ge \
+    "$(sqlite3 "file:$DATA/kiln.db?mode=ro" 'SELECT count(*) FROM audit_entries')" ] 2>/dev/null && break
+  sleep 0.2
+done
+k "$ADMIN_TOKEN" audit show --json
+check "the audit log has a sandbox.violation for the refused egress" -- \
+  grep -q '"kind":"sandbox.violation".*"violation":"egress".*"denied":[1-9]' "$WORK/out"
+check "the audit log has the policy reload" -- \
+  grep -q '"kind":"policy.loaded".*"digest":"sha256:' "$WORK/out"
+
 check "kilnd is still healthy" -- healthy
 done_testing

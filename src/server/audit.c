@@ -137,11 +137,11 @@ static int key_create(const char *path, struct kiln_error **err)
 	int r;
 
 	if (env != NULL && env[0] != '\0') {
-		snprintf(name, sizeof(name), "%s", env);
+		snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, env);
 	} else {
 		if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
 			snprintf(host, sizeof(host), "localhost");
-		snprintf(name, sizeof(name), "kiln/%s", host);
+		snprintf(name, sizeof(name), "kiln/%.200s", host);
 		for (char *p = name; *p; p++)
 			if (*p <= ' ' || *p > '~' || *p == '+')
 				*p = '-';

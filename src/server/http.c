@@ -146,8 +146,10 @@ int kiln_reply_error(struct kiln_req *r, unsigned status, const char *code, cons
 			if ((unsigned char)*p >= 0x80)
 				*p = '?';
 	if (!r->responded) {
-		snprintf(r->error_msg, sizeof(r->error_msg), "%s", msg);
-		snprintf(r->error_code, sizeof(r->error_code), "%s", code);
+		snprintf(r->error_msg, sizeof(r->error_msg), "%.*s", (int)sizeof(r->error_msg) - 1,
+			 msg);
+		snprintf(r->error_code, sizeof(r->error_code), "%.*s",
+			 (int)sizeof(r->error_code) - 1, code);
 	}
 	j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
 	if (j == NULL)

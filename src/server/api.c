@@ -347,6 +347,24 @@ static int audit_or_reply(struct kiln_req *r, struct kiln_db *db, const char *ki
 	return 0;
 }
 
+/* The row and its entry in one transaction (kiln_db_begin): record, then
+ * commit. 0, or -1 with the answer queued (and everything rolled back). */
+static int audit_commit_or_reply(struct kiln_req *r, struct kiln_db *db, const char *kind,
+				 json_t *fields, int *ret)
+{
+	struct kiln_error *err = NULL;
+
+	if (audit_or_reply(r, db, kind, fields, ret) < 0) {
+		kiln_db_rollback(db);
+		return -1;
+	}
+	if (kiln_db_commit(db, &err) < 0) {
+		*ret = reply_db_error(r, &err, "commit");
+		return -1;
+	}
+	return 0;
+}
+
 /* After a handler: a refused authentication or authorisation. */
 static void audit_refusal(struct kiln_req *r)
 {
@@ -482,7 +500,12 @@ static int h_projects_post(struct kiln_req *r)
 					"name: expected a project name matching "
 					"[a-z0-9][a-z0-9-]{0,62}");
 	}
+	if (kiln_db_begin(db, &err) < 0) {
+		json_decref(body);
+		return reply_db_error(r, &err, "create project");
+	}
 	if (kiln_db_project_create(db, name, &err) < 0) {
+		kiln_db_rollback(db);
 		json_decref(body);
 		if (err && err->code == EEXIST) {
 			kiln_error_free(&err);
@@ -494,8 +517,8 @@ static int h_projects_post(struct kiln_req *r)
 		}
 		return reply_db_error(r, &err, "create project");
 	}
-	if (audit_or_reply(r, db, "project.created", json_pack("{s:s}", "project", name), &ret) <
-	    0) {
+	if (audit_commit_or_reply(r, db, "project.created", json_pack("{s:s}", "project", name),
+				  &ret) < 0) {
 		json_decref(body);
 		return ret;
 	}
@@ -616,7 +639,12 @@ static int h_tokens_post(struct kiln_req *r)
 		}
 	}
 
+	if (kiln_db_begin(db, &err) < 0) {
+		ret = reply_db_error(r, &err, "create token");
+		goto out;
+	}
 	if (kiln_token_create(db, project, scopes, expires_at, desc, &row, token, &err) < 0) {
+		kiln_db_rollback(db);
 		ret = reply_db_error(r, &err, "create token");
 		goto out;
 	}
@@ -628,14 +656,9 @@ static int h_tokens_post(struct kiln_req *r)
 			json_object_set_new(f, "expires_at", json_integer(row.expires_at));
 			json_object_set_new(f, "description", json_string(desc ? desc : ""));
 		}
-		if (audit_or_reply(r, db, "token.created", f, &ret) < 0) {
-			/* Unrecorded, the token must not work: revoke it. */
+		/* Unrecorded, the token is not stored at all. */
+		if (audit_commit_or_reply(r, db, "token.created", f, &ret) < 0) {
 			sodium_memzero(token, sizeof(token));
-			if (kiln_db_token_revoke(db, row.id, &err) < 0) {
-				kiln_logf("revoke unrecorded token %s: %s", row.id,
-					  err ? err->msg : "?");
-				kiln_error_free(&err);
-			}
 			goto out;
 		}
 	}
@@ -678,14 +701,18 @@ static int h_token_delete(struct kiln_req *r)
 
 	if ((db = db_or_reply(r, &ret)) == NULL)
 		return ret;
+	if (kiln_db_begin(db, &err) < 0)
+		return reply_db_error(r, &err, "revoke token");
 	if (kiln_db_token_revoke(db, r->arg, &err) < 0) {
+		kiln_db_rollback(db);
 		if (err && err->code == ENOENT) {
 			kiln_error_free(&err);
 			return kiln_reply_error(r, 404, "not_found", "no token %s", r->arg);
 		}
 		return reply_db_error(r, &err, "revoke token");
 	}
-	if (audit_or_reply(r, db, "token.revoked", json_pack("{s:s}", "token", r->arg), &ret) < 0)
+	if (audit_commit_or_reply(r, db, "token.revoked", json_pack("{s:s}", "token", r->arg),
+				  &ret) < 0)
 		return ret;
 	kiln_logf("token %s revoked (by %s)", r->arg, r->auth.token_id);
 	return kiln_reply_empty(r, 204);

@@ -1733,6 +1733,23 @@ int kiln_db_job_secret_grant(struct kiln_db *db, int64_t job, const char *name, 
 		       : 0;
 }
 
+/* ---- transactions for callers ---- */
+
+int kiln_db_begin(struct kiln_db *db, struct kiln_error **err)
+{
+	return tx_begin(db, err);
+}
+
+int kiln_db_commit(struct kiln_db *db, struct kiln_error **err)
+{
+	return tx_commit(db, err);
+}
+
+void kiln_db_rollback(struct kiln_db *db)
+{
+	tx_rollback(db);
+}
+
 /* ---- raw access for the audit log (src/store/auditlog.c) ---- */
 
 sqlite3 *kiln_db_sqlite(struct kiln_db *db)

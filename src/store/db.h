@@ -218,6 +218,15 @@ int kiln_db_secrets_check_set(struct kiln_db *db, const void *nonce, int nonce_l
 			      const void *value, int value_len, struct kiln_error **err);
 int kiln_db_job_secret_grant(struct kiln_db *db, int64_t job, const char *name, int64_t version,
 			     struct kiln_error **err);
+/* ---- transactions ---- */
+/* For a caller that writes a row and its audit log entry together
+ * (src/server/api.c): BEGIN IMMEDIATE, then single-statement calls
+ * (project create, token insert, token revoke: not the ones that open a
+ * transaction of their own), then commit (which rolls back on failure). */
+int kiln_db_begin(struct kiln_db *db, struct kiln_error **err);
+int kiln_db_commit(struct kiln_db *db, struct kiln_error **err);
+void kiln_db_rollback(struct kiln_db *db);
+
 /* ---- raw access ---- */
 /* The SQLite handle and the file, for src/store/auditlog.c only (same
  * thread rules as the handle). */

@@ -240,6 +240,12 @@ check "kilnd reports the damaged log" -- grep -q 'AUDIT LOG DAMAGED: entry 5 ' "
 k "$ADMIN_TOKEN" project create after-damage
 check "with a damaged log, an action that must be recorded fails (rc=$RC)" -- \
   bash -c "[ $RC -ne 0 ] && grep -q 'failed' '$WORK/err'"
+k "$ADMIN_TOKEN" project list
+check "... and the project was not stored" -- bash -c "! grep -q '^after-damage ' '$WORK/out'"
+NTOK=$(sqlite3 "file:$DATA/kiln.db?mode=ro" 'SELECT count(*) FROM tokens')
+k "$ADMIN_TOKEN" token create --project web --scope read
+check "a token cannot be created either (rc=$RC), none stored" -- \
+  bash -c "[ $RC -ne 0 ] && [ \$(sqlite3 'file:$DATA/kiln.db?mode=ro' 'SELECT count(*) FROM tokens') = $NTOK ]"
 JOBS_BEFORE=$(jobs_count "$ADMIN_TOKEN" web)
 tar -czf "$WORK/src.tgz" -C "$SRC" .
 curl_submit "$PTOK" web "$SRC/kiln.yml" "$WORK/src.tgz"

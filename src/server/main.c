@@ -437,7 +437,10 @@ int main(int argc, char **argv)
 		struct kiln_policy_set *ps = kiln_policy_current();
 		int ar;
 
-		/* The policy set loaded before the log was open. */
+		/* What happened before the log was open: jobs a crash left
+		 * running (now interrupted or queued again), the policy set. */
+		if (f != NULL && nrec > 0)
+			json_object_set_new(f, "recovered_jobs", json_integer(nrec));
 		if (f != NULL && ps != NULL)
 			json_object_set_new(f, "policy_digest",
 					    json_string(kiln_policy_set_digest(ps)));

@@ -85,3 +85,15 @@ int cmd_token(int argc, char **argv)
 {
 	return exec_client(argc, argv);
 }
+int cmd_keygen(int argc, char **argv)
+{
+	return exec_client(argc, argv);
+}
+int cmd_provenance(int argc, char **argv)
+{
+	return exec_client(argc, argv);
+}
+int cmd_verify(int argc, char **argv)
+{
+	return exec_client(argc, argv);
+}

@@ -33,6 +33,9 @@ static void usage(FILE *f)
 	      "  fetch      download a job's artifacts, checking their SHA-256\n"
 	      "  project    create or list projects (admin)\n"
 	      "  token      create, list or revoke API tokens (admin)\n"
+	      "  keygen     create a minisign key pair for signed submissions\n"
+	      "  provenance download a job's signed SLSA provenance\n"
+	      "  verify     check artifacts against signed provenance (offline)\n"
 	      "\n"
 	      "  help       show this help\n"
 	      "  version    print the version\n"
@@ -63,6 +66,9 @@ int main(int argc, char **argv)
 		{"fetch", cmd_fetch},
 		{"project", cmd_project},
 		{"token", cmd_token},
+		{"keygen", cmd_keygen},
+		{"provenance", cmd_provenance},
+		{"verify", cmd_verify},
 	};
 
 	for (size_t i = 0; argc >= 2 && i < sizeof(verbs) / sizeof(verbs[0]); i++)

@@ -46,6 +46,7 @@ void kiln_config_defaults(struct kiln_config *c)
 	c->max_log = 16 * MIB;
 	c->conns_per_token = 16;
 	c->max_attempts = 3;
+	c->signing_window = 600;
 	kiln_spec_limits_default(&c->spec_limits);
 }
 
@@ -57,7 +58,8 @@ void kiln_config_free(struct kiln_config *c)
 	free(c->listen_host);
 	free(c->tls_cert);
 	free(c->tls_key);
-	c->data = c->listen_host = c->tls_cert = c->tls_key = NULL;
+	free(c->builder_id);
+	c->data = c->listen_host = c->tls_cert = c->tls_key = c->builder_id = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -242,9 +244,21 @@ struct cfg_ctx {
 };
 
 static const char *const top_keys[] = {
-	"data",	  "listen",	  "workers",	 "tls", "allow_insecure_listen",
-	"limits", "max_attempts", "spec_limits", NULL};
-enum { C_DATA, C_LISTEN, C_WORKERS, C_TLS, C_INSECURE, C_LIMITS, C_ATTEMPTS, C_SPEC };
+	"data",	  "listen",	  "workers",	 "tls",	       "allow_insecure_listen",
+	"limits", "max_attempts", "spec_limits", "builder_id", "signing_window",
+	NULL};
+enum {
+	C_DATA,
+	C_LISTEN,
+	C_WORKERS,
+	C_TLS,
+	C_INSECURE,
+	C_LIMITS,
+	C_ATTEMPTS,
+	C_SPEC,
+	C_BUILDER,
+	C_WINDOW
+};
 
 static const char *const limit_keys[] = {
 	"body", "unpacked", "files", "path", "log", "connections_per_token", NULL};
@@ -292,6 +306,27 @@ static int set_listen(struct cfg_ctx *x, const char *name, const struct kiln_yno
 	free(s);
 	x->t->listen_host = host;
 	x->t->listen_port = port;
+	return 0;
+}
+
+/* A URI: a scheme, ':', then printable ASCII without spaces. */
+static int set_builder(struct cfg_ctx *x, const char *name, const struct kiln_ynode *v,
+		       struct kiln_spec_error *e)
+{
+	char *p = NULL, *colon;
+
+	if (kiln_yaml_string(v, name, 512, &p, e) < 0)
+		return -1;
+	colon = strchr(p, ':');
+	for (char *c = p; *c != '\0'; c++)
+		if (*c <= ' ' || *c >= 0x7f)
+			colon = NULL;
+	if (colon == NULL || colon == p || colon[1] == '\0') {
+		free(p);
+		return kiln_yaml_fail(
+			e, v, "%s: expected a URI like https://ci.example.org/kilnd/1", name);
+	}
+	x->t->builder_id = p;
 	return 0;
 }
 
@@ -375,6 +410,8 @@ static int top_field(void *ctx, size_t idx, const char *name, const struct kiln_
 	case C_LIMITS: return kiln_yaml_walk(v, name, limit_keys, limit_field, x, e);
 	case C_ATTEMPTS: return u64_to_uint(v, name, 1, 100, &x->t->max_attempts, e);
 	case C_SPEC: return kiln_yaml_walk(v, name, spec_limit_keys, spec_limit_field, x, e);
+	case C_BUILDER: return set_builder(x, name, v, e);
+	case C_WINDOW: return kiln_yaml_duration(v, name, 7 * 86400, &x->t->signing_window, e);
 	default: return kiln_yaml_fail(e, v, "internal error: key %zu", idx);
 	}
 }
@@ -390,6 +427,8 @@ static void free_unshared(struct kiln_config *a, const struct kiln_config *b)
 		free(a->tls_cert);
 	if (a->tls_key != b->tls_key)
 		free(a->tls_key);
+	if (a->builder_id != b->builder_id)
+		free(a->builder_id);
 }
 
 int kiln_config_parse(const char *file, const char *text, size_t len, struct kiln_config *c,

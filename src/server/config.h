@@ -28,6 +28,9 @@
  *     disk: 256G                   # up to 1024T
  *     pids: 65536                  # 1-4194304
  *     cpus: 64                     # up to 4096
+ *   builder_id: urn:kiln:builder:HOSTNAME   # provenance runDetails.builder.id (a URI)
+ *   signing_window: 10m            # a signed manifest's creation time must be
+ *                                  # within this of the server's clock (1s-7d)
  *
  * kiln_config_parse does not judge the combination of listen, tls and
  * allow_insecure_listen: flags may still change them. The caller checks,
@@ -55,6 +58,8 @@ struct kiln_config {
 	unsigned conns_per_token;
 	unsigned max_attempts;
 	struct kiln_spec_limits spec_limits;
+	char *builder_id;	 /* NULL: urn:kiln:builder:<hostname> (main.c) */
+	uint64_t signing_window; /* seconds */
 };
 
 /* Overwrites *c without freeing anything. data and listen_host are NULL only

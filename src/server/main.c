@@ -26,6 +26,7 @@
 #include "core/sys.h"
 #include "core/util.h"
 #include "server/config.h"
+#include "server/provenance.h"
 #include "server/server.h"
 #include "store/cas.h"
 #include "store/db.h"
@@ -284,6 +285,19 @@ int main(int argc, char **argv)
 			kiln_error_set(&err, ENAMETOOLONG, "data directory path");
 		goto fail_srv;
 	}
+	if (kiln_provkey_open(data, &s->provkey, &err) < 0)
+		goto fail_srv;
+	if (s->cfg.builder_id == NULL) {
+		char host[256] = "localhost";
+
+		gethostname(host, sizeof(host) - 1);
+		host[sizeof(host) - 1] = '\0';
+		if (asprintf(&s->cfg.builder_id, "urn:kiln:builder:%s", host) < 0) {
+			s->cfg.builder_id = NULL;
+			kiln_error_set(&err, ENOMEM, "builder id");
+			goto fail_srv;
+		}
+	}
 	snprintf(cas_dir, sizeof(cas_dir), "%s/cas", data);
 	if (kiln_cas_open(cas_dir, &s->cas, &err) < 0)
 		goto fail_srv;
@@ -354,6 +368,8 @@ int main(int argc, char **argv)
 fail_srv:
 	if (s->cas != NULL)
 		kiln_cas_close(s->cas);
+	kiln_provkey_close(s->provkey);
+	s->provkey = NULL;
 	kiln_server_destroy(s);
 fail:
 	if (err != NULL) {

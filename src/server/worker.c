@@ -29,6 +29,7 @@
 #include "core/util.h"
 #include "sandbox/sandbox.h"
 #include "server/job.h"
+#include "server/provenance.h"
 #include "server/server.h"
 #include "server/spec.h"
 #include "store/cas.h"
@@ -804,6 +805,7 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 
 out:
 	record(&j);
+	kiln_provenance_record(s, db, id);
 	summary_free(&sum);
 	free(j.report);
 	free(col.error);

@@ -110,6 +110,30 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX artifacts_by_sha256 ON artifacts(sha256);"
 	"PRAGMA user_version = 1;",
+	/* 2: signed submissions (signer, used nonces, refusals) and provenance */
+	"ALTER TABLE jobs ADD COLUMN signer_key TEXT;"
+	"CREATE TABLE submission_nonces ("
+	"  nonce TEXT PRIMARY KEY NOT NULL,"
+	"  project TEXT NOT NULL,"
+	"  key_id TEXT NOT NULL,"
+	"  job_id INTEGER REFERENCES jobs(id),"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE submission_rejections ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  project TEXT NOT NULL,"
+	"  token_id TEXT,"
+	"  code TEXT NOT NULL,"
+	"  key_id TEXT,"
+	"  message TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE provenance ("
+	"  job_id INTEGER PRIMARY KEY NOT NULL REFERENCES jobs(id),"
+	"  envelope TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"PRAGMA user_version = 2;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -922,14 +946,20 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 		return kiln_error_set(err, EINVAL, "job: parsed spec is not a JSON object");
 	}
 	json_decref(spec);
+	/* The nonce of a signed submission is used up in the same
+	 * transaction that records its job: a replay finds it, and a
+	 * refused insert does not burn it. */
+	if (tx_begin(db, err) < 0)
+		return -1;
 	if (run(db, err, &rc, "insert job",
 		"INSERT INTO jobs (project, state, spec_text, spec_json, spec_sha256, "
 		"source_sha256,"
-		" source_bytes, retry_safe, created_at, submitted_by)"
-		" VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-		"sssssIiIs", j->project, j->spec_text, j->spec_json, j->spec_sha256,
+		" source_bytes, retry_safe, created_at, submitted_by, signer_key)"
+		" VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"sssssIiIss", j->project, j->spec_text, j->spec_json, j->spec_sha256,
 		j->source_sha256, (int64_t)j->source_bytes, j->retry_safe ? 1 : 0, now_s(),
-		j->submitted_by) < 0) {
+		j->submitted_by, j->signer_key) < 0) {
+		tx_rollback(db);
 		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
 			kiln_error_free(err);
 			return kiln_error_set(err, ENOENT, "no project %s", j->project);
@@ -937,7 +967,20 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 		return -1;
 	}
 	*id = sqlite3_last_insert_rowid(db->h);
-	return 0;
+	if (j->nonce != NULL &&
+	    run(db, err, &rc, "use the submission nonce",
+		"INSERT INTO submission_nonces (nonce, project, key_id, job_id, created_at)"
+		" VALUES (?, ?, ?, ?, ?)",
+		"sssII", j->nonce, j->project, j->signer_key ? j->signer_key : "", *id,
+		now_s()) < 0) {
+		tx_rollback(db);
+		if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+			kiln_error_free(err);
+			return kiln_error_set(err, EEXIST, "nonce %s was used already", j->nonce);
+		}
+		return -1;
+	}
+	return tx_commit(db, err);
 }
 
 json_t *kiln_db_job_get(struct kiln_db *db, int64_t id, struct kiln_error **err)
@@ -1345,4 +1388,111 @@ json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_erro
 		"I", job);
 
 	return list_rows(db, st, "artifacts", artifact_row, err);
+}
+
+/* ---- signed submissions and provenance ---- */
+
+int kiln_db_nonce_used(struct kiln_db *db, const char *nonce, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err, "SELECT 1 FROM submission_nonces WHERE nonce = ?", "s", nonce);
+
+	if (st == NULL)
+		return -1;
+	return step(db, st, err, "look up a nonce");
+}
+
+int kiln_db_rejection_add(struct kiln_db *db, const char *project, const char *token_id,
+			  const char *code, const char *key_id, const char *message,
+			  struct kiln_error **err)
+{
+	return run(db, err, NULL, "record a refused submission",
+		   "INSERT INTO submission_rejections (project, token_id, code, key_id, message,"
+		   " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+		   "sSsSsI", project, token_id, code, key_id, message, now_s()) < 0
+		       ? -1
+		       : 0;
+}
+
+int kiln_db_provenance_put(struct kiln_db *db, int64_t job, const char *envelope,
+			   struct kiln_error **err)
+{
+	return run(db, err, NULL, "store provenance",
+		   "INSERT OR REPLACE INTO provenance (job_id, envelope, created_at)"
+		   " VALUES (?, ?, ?)",
+		   "IsI", job, envelope, now_s()) < 0
+		       ? -1
+		       : 0;
+}
+
+char *kiln_db_provenance_get(struct kiln_db *db, int64_t job, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err, "SELECT envelope FROM provenance WHERE job_id = ?", "I", job);
+	char *s;
+	int r;
+
+	if (st == NULL)
+		return NULL;
+	r = step(db, st, err, "read provenance");
+	if (r < 0)
+		return NULL;
+	if (r == 0) {
+		kiln_error_set(err, ENOENT, "no provenance for job %lld", (long long)job);
+		return NULL;
+	}
+	s = strdup(col_text(st, 0));
+	if (s == NULL)
+		kiln_error_set(err, ENOMEM, "read provenance");
+	return s;
+}
+
+int kiln_db_job_facts(struct kiln_db *db, int64_t id, struct kiln_job_facts *f,
+		      struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	int r;
+
+	memset(f, 0, sizeof(*f));
+	st = query(db, err,
+		   "SELECT project, state, spec_text, spec_json, spec_sha256, source_sha256,"
+		   " signer_key, started_at, finished_at FROM jobs WHERE id = ?",
+		   "I", id);
+	if (st == NULL)
+		return -1;
+	r = step(db, st, err, "read job");
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return kiln_error_set(err, ENOENT, "no job %lld", (long long)id);
+	f->id = id;
+	f->project = strdup(col_text(st, 0));
+	f->state = strdup(col_text(st, 1));
+	f->spec_text = strdup(col_text(st, 2));
+	f->spec_json = strdup(col_text(st, 3));
+	f->spec_sha256 = strdup(col_text(st, 4));
+	f->source_sha256 = strdup(col_text(st, 5));
+	f->signer_key = col_null(st, 6) ? NULL : strdup(col_text(st, 6));
+	f->started_at = col_null(st, 7) ? 0 : sqlite3_column_int64(st, 7);
+	f->finished_at = col_null(st, 8) ? 0 : sqlite3_column_int64(st, 8);
+	if (!f->project || !f->state || !f->spec_text || !f->spec_json || !f->spec_sha256 ||
+	    !f->source_sha256 || (!col_null(st, 6) && !f->signer_key)) {
+		kiln_db_job_facts_free(f);
+		return kiln_error_set(err, ENOMEM, "read job %lld", (long long)id);
+	}
+	return 0;
+}
+
+void kiln_db_job_facts_free(struct kiln_job_facts *f)
+{
+	if (f == NULL)
+		return;
+	free(f->project);
+	free(f->state);
+	free(f->spec_text);
+	free(f->spec_json);
+	free(f->spec_sha256);
+	free(f->source_sha256);
+	free(f->signer_key);
+	memset(f, 0, sizeof(*f));
 }

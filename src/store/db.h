@@ -84,9 +84,13 @@ struct kiln_job_new {
 	uint64_t source_bytes;
 	bool retry_safe;
 	const char *submitted_by; /* token id */
+	/* A signed submission: the signer's minisign key id and the
+	 * manifest's nonce, used up with the insert (NULL: unsigned). */
+	const char *signer_key;
+	const char *nonce;
 };
 /* Inserts in state queued; *id receives the job id. Durable (fsynced) on
- * return. EINVAL unless both digests are 64 lowercase hex digits and
+ * return. EEXIST (nothing stored) if the nonce was used before. EINVAL unless both digests are 64 lowercase hex digits and
  * spec_json is a JSON object; ENOENT for an unknown project. */
 int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t *id,
 		       struct kiln_error **err);
@@ -160,5 +164,30 @@ int kiln_db_artifact_add(struct kiln_db *db, int64_t job, const char *name, uint
 			 const char *sha256, struct kiln_error **err);
 /* {"artifacts": [{"name", "size", "sha256"}]}, sorted by name. */
 json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_error **err);
+
+/* ---- signed submissions and provenance ---- */
+/* 1 if the nonce of a signed submission was used, 0 if not, -1 on error. */
+int kiln_db_nonce_used(struct kiln_db *db, const char *nonce, struct kiln_error **err);
+/* Record a refused submission (docs/signing.md); token_id, key_id may be
+ * NULL. */
+int kiln_db_rejection_add(struct kiln_db *db, const char *project, const char *token_id,
+			  const char *code, const char *key_id, const char *message,
+			  struct kiln_error **err);
+/* The DSSE envelope of a job's provenance (JSON text); get: malloc'd,
+ * NULL with ENOENT if there is none. */
+int kiln_db_provenance_put(struct kiln_db *db, int64_t job, const char *envelope,
+			   struct kiln_error **err);
+char *kiln_db_provenance_get(struct kiln_db *db, int64_t job, struct kiln_error **err);
+/* What provenance is made of. Strings malloc'd (signer_key may be NULL);
+ * times are unix seconds, 0 when unset. */
+struct kiln_job_facts {
+	int64_t id;
+	char *project, *state, *spec_text, *spec_json, *spec_sha256, *source_sha256;
+	char *signer_key;
+	int64_t started_at, finished_at;
+};
+int kiln_db_job_facts(struct kiln_db *db, int64_t id, struct kiln_job_facts *f,
+		      struct kiln_error **err);
+void kiln_db_job_facts_free(struct kiln_job_facts *f);
 
 #endif

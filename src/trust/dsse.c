@@ -128,14 +128,14 @@ int kiln_dsse_verify(const char *text, size_t len, const uint8_t pk[32], char **
 	env = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (env == NULL)
 		return kiln_trust_fail(err, EINVAL, "envelope: not JSON (line %d: %s)", je.line,
-				      je.text);
+				       je.text);
 	payload = json_string_value(json_object_get(env, "payload"));
 	ptype = json_string_value(json_object_get(env, "payloadType"));
 	sigs = json_object_get(env, "signatures");
 	if (!json_is_object(env) || payload == NULL || ptype == NULL || !json_is_array(sigs)) {
 		kiln_trust_fail(err, EINVAL,
-			       "envelope: not a DSSE envelope (needs payload, payloadType and "
-			       "signatures)");
+				"envelope: not a DSSE envelope (needs payload, payloadType and "
+				"signatures)");
 		goto out;
 	}
 	if (json_array_size(sigs) == 0) {
@@ -172,14 +172,14 @@ int kiln_dsse_verify(const char *text, size_t len, const uint8_t pk[32], char **
 	if (!ok) {
 		if (ours)
 			kiln_trust_fail(err, EBADMSG,
-				       "signature: the signature by key %.16s... does not verify "
-				       "(the payload or the signature was changed)",
-				       keyid);
+					"signature: the signature by key %.16s... does not verify "
+					"(the payload or the signature was changed)",
+					keyid);
 		else
 			kiln_trust_fail(err, ENOKEY,
-				       "signature: the envelope is not signed by key %.16s... "
-				       "(another key, or forged)",
-				       keyid);
+					"signature: the envelope is not signed by key %.16s... "
+					"(another key, or forged)",
+					keyid);
 		goto out;
 	}
 	*type = strdup(ptype);

@@ -107,23 +107,23 @@ int kiln_minisign_pk_parse(const char *text, size_t len, struct kiln_minisign_pk
 
 	if (n < 1 || n > 2)
 		return kiln_trust_fail(err, EINVAL,
-				      "not a minisign public key (expected a .pub file or its "
-				      "base64 line)");
+				       "not a minisign public key (expected a .pub file or its "
+				       "base64 line)");
 	if (has_prefix(&l[0], UNTRUSTED_PREFIX)) {
 		if (n != 2)
 			return kiln_trust_fail(err, EINVAL, "minisign public key: no key line");
 		i = 1;
 	} else if (n != 1) {
 		return kiln_trust_fail(err, EINVAL,
-				      "minisign public key: expected 'untrusted comment:' first");
+				       "minisign public key: expected 'untrusted comment:' first");
 	}
 	if (!b64_exact(&l[i], raw, sizeof(raw)))
 		return kiln_trust_fail(err, EINVAL,
-				      "minisign public key: not 56 characters of base64 for "
-				      "42 bytes");
+				       "minisign public key: not 56 characters of base64 for "
+				       "42 bytes");
 	if (raw[0] != 'E' || raw[1] != 'd')
 		return kiln_trust_fail(err, EINVAL,
-				      "minisign public key: unknown algorithm (expected Ed)");
+				       "minisign public key: unknown algorithm (expected Ed)");
 	memcpy(pk->keynum, raw + 2, 8);
 	memcpy(pk->pk, raw + 10, 32);
 	return 0;
@@ -167,15 +167,16 @@ static int sk_raw(const char *text, size_t len, uint8_t raw[SK_BYTES], struct ki
 
 	if (n != 2 || !has_prefix(&l[0], UNTRUSTED_PREFIX) || !b64_exact(&l[1], raw, SK_BYTES))
 		return kiln_trust_fail(err, EINVAL,
-				      "not a minisign secret key (expected 'untrusted comment:' "
-				      "and a base64 line of 158 bytes)");
+				       "not a minisign secret key (expected 'untrusted comment:' "
+				       "and a base64 line of 158 bytes)");
 	if (memcmp(raw, "Ed", 2) != 0 || memcmp(raw + 4, "B2", 2) != 0)
 		return kiln_trust_fail(err, EINVAL,
-				      "minisign secret key: unknown algorithms (expected Ed, B2)");
+				       "minisign secret key: unknown algorithms (expected Ed, B2)");
 	if (memcmp(raw + 2, "Sc", 2) != 0 && memcmp(raw + 2, "\0\0", 2) != 0)
-		return kiln_trust_fail(err, EINVAL,
-				      "minisign secret key: unknown key derivation (expected Sc or "
-				      "none)");
+		return kiln_trust_fail(
+			err, EINVAL,
+			"minisign secret key: unknown key derivation (expected Sc or "
+			"none)");
 	return 0;
 }
 
@@ -212,13 +213,13 @@ int kiln_minisign_sk_parse(const char *text, size_t len, const char *password,
 
 		if (password == NULL) {
 			r = kiln_trust_fail(err, EACCES,
-					   "the minisign secret key is encrypted: a password is "
-					   "needed");
+					    "the minisign secret key is encrypted: a password is "
+					    "needed");
 			goto out;
 		}
 		if (ops > SCRYPT_OPS_MAX || mem > SCRYPT_MEM_MAX) {
 			r = kiln_trust_fail(err, EINVAL,
-					   "minisign secret key: scrypt parameters too large");
+					    "minisign secret key: scrypt parameters too large");
 			goto out;
 		}
 		if (crypto_pwhash_scryptsalsa208sha256(stream, sizeof(stream), password,
@@ -235,8 +236,8 @@ int kiln_minisign_sk_parse(const char *text, size_t len, const char *password,
 	if (sodium_memcmp(chk, secret + 72, 32) != 0 &&
 	    (encrypted || sodium_memcmp(zero, secret + 72, 32) != 0)) {
 		r = kiln_trust_fail(err, EACCES,
-				   encrypted ? "wrong password for the minisign secret key"
-					     : "minisign secret key: bad checksum");
+				    encrypted ? "wrong password for the minisign secret key"
+					      : "minisign secret key: bad checksum");
 		goto out;
 	}
 	/* The public half stored in sk must belong to its seed. */
@@ -248,7 +249,7 @@ int kiln_minisign_sk_parse(const char *text, size_t len, const char *password,
 		sodium_memzero(seedsk, sizeof(seedsk));
 		if (sodium_memcmp(seedpk, pub, 32) != 0) {
 			r = kiln_trust_fail(err, EINVAL,
-					   "minisign secret key: inconsistent key material");
+					    "minisign secret key: inconsistent key material");
 			goto out;
 		}
 	}
@@ -340,25 +341,25 @@ int kiln_minisign_sig_parse(const char *text, size_t len, struct kiln_minisign_s
 	memset(sig, 0, sizeof(*sig));
 	if (n != 4)
 		return kiln_trust_fail(err, EINVAL,
-				      "not a minisign signature (expected 4 lines: untrusted "
-				      "comment, signature, trusted comment, global signature)");
+				       "not a minisign signature (expected 4 lines: untrusted "
+				       "comment, signature, trusted comment, global signature)");
 	if (!has_prefix(&l[0], UNTRUSTED_PREFIX) ||
 	    l[0].n > strlen(UNTRUSTED_PREFIX) + KILN_MINISIGN_COMMENT_MAX)
-		return kiln_trust_fail(err, EINVAL,
-				      "minisign signature: line 1 must be 'untrusted comment: ...'");
+		return kiln_trust_fail(
+			err, EINVAL, "minisign signature: line 1 must be 'untrusted comment: ...'");
 	if (!b64_exact(&l[1], raw, sizeof(raw)))
 		return kiln_trust_fail(err, EINVAL,
-				      "minisign signature: line 2 is not base64 of 74 bytes");
+				       "minisign signature: line 2 is not base64 of 74 bytes");
 	if (memcmp(raw, "ED", 2) == 0)
 		sig->prehashed = true;
 	else if (memcmp(raw, "Ed", 2) != 0)
 		return kiln_trust_fail(err, EINVAL,
-				      "minisign signature: unknown algorithm (expected ED or Ed)");
+				       "minisign signature: unknown algorithm (expected ED or Ed)");
 	memcpy(sig->keynum, raw + 2, 8);
 	memcpy(sig->sig, raw + 10, 64);
 	if (!has_prefix(&l[2], TRUSTED_PREFIX))
 		return kiln_trust_fail(err, EINVAL,
-				      "minisign signature: line 3 must be 'trusted comment: ...'");
+				       "minisign signature: line 3 must be 'trusted comment: ...'");
 	tn = l[2].n - plen;
 	if (tn > KILN_MINISIGN_TRUSTED_MAX || memchr(l[2].p + plen, '\0', tn) != NULL)
 		return kiln_trust_fail(err, EINVAL, "minisign signature: bad trusted comment");
@@ -366,7 +367,7 @@ int kiln_minisign_sig_parse(const char *text, size_t len, struct kiln_minisign_s
 	sig->trusted[tn] = '\0';
 	if (!b64_exact(&l[3], sig->global_sig, 64))
 		return kiln_trust_fail(err, EINVAL,
-				      "minisign signature: line 4 is not base64 of 64 bytes");
+				       "minisign signature: line 4 is not base64 of 64 bytes");
 	return 0;
 }
 
@@ -388,7 +389,7 @@ int kiln_minisign_sign(const struct kiln_minisign_sk *sk, const void *msg, size_
 	if (tn > KILN_MINISIGN_TRUSTED_MAX || strchr(trusted, '\n') != NULL ||
 	    strchr(trusted, '\r') != NULL)
 		return kiln_trust_fail(err, EINVAL, "trusted comment: one line of at most %d bytes",
-				      KILN_MINISIGN_TRUSTED_MAX);
+				       KILN_MINISIGN_TRUSTED_MAX);
 	prehash(msg, len, h);
 	memcpy(raw, "ED", 2);
 	memcpy(raw + 2, sk->keynum, 8);
@@ -429,7 +430,7 @@ int kiln_minisign_verify(const struct kiln_minisign_pk *pk, const struct kiln_mi
 		kiln_minisign_keyid(sig->keynum, a);
 		kiln_minisign_keyid(pk->keynum, b);
 		return kiln_trust_fail(err, ENOKEY,
-				      "signature made by key %s, not by the key %s given", a, b);
+				       "signature made by key %s, not by the key %s given", a, b);
 	}
 	if (sig->prehashed) {
 		prehash(msg, len, h);
@@ -448,6 +449,6 @@ int kiln_minisign_verify(const struct kiln_minisign_pk *pk, const struct kiln_mi
 	free(gm);
 	if (!ok)
 		return kiln_trust_fail(err, EKEYREJECTED,
-				      "the trusted comment's signature does not verify");
+				       "the trusted comment's signature does not verify");
 	return 0;
 }

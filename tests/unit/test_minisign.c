@@ -30,13 +30,15 @@ static const char sig_ed[] =
 	"RUT/QDFkwOp/uwVBOGt6gSZv8pBgN7/m+x1m43fT81Hwc5Ew22ybELxHh2uM7Ksel91EFRTqNkDaTtmQjmx0BTPBdM"
 	"nxch71LAU=\n"
 	"trusted comment: trusted hi\n"
-	"7ktpMB9ZquZ+JfGMQ5oBpf8SfDl+2cXH4Qym1OC1cjtE558xEr/JjJCyyV2pS2S45sfYUTmdWTfVHxmt8u5nDg==\n";
+	"7ktpMB9ZquZ+JfGMQ5oBpf8SfDl+2cXH4Qym1OC1cjtE558xEr/"
+	"JjJCyyV2pS2S45sfYUTmdWTfVHxmt8u5nDg==\n";
 static const char sig_legacy[] =
 	"untrusted comment: signature from minisign secret key\n"
 	"RWT/QDFkwOp/u2crxG3aDKiULMM8hN31Z80lv+lswSL42EyG8ed4kLGvHQ6Cvml+9mgip4UM3oqIPny9Cqo+Io3M+N"
 	"RBfeyYPAM=\n"
 	"trusted comment: timestamp:1796648981\tfile:m\n"
-	"IXcsR8ebor5zkrvIunVKwOoaTh7cYb8mWEIR6JN7K9FUV8050V14YskcEW1p3z9SSb536nSIZrg9xmBT71keBg==\n";
+	"IXcsR8ebor5zkrvIunVKwOoaTh7cYb8mWEIR6JN7K9FUV8050V14YskcEW1p3z9SSb536nSIZrg9xmBT71keBg=="
+	"\n";
 static const char pub_e[] = "RWSrrZXbOGAqEsqpLpjEAjh+estMErKR5Q7O/T7hJU7w6PR+9CuqBPQY";
 static const char key_e[] =
 	"untrusted comment: minisign encrypted secret key\n"
@@ -48,7 +50,8 @@ static const char sig_e[] =
 	"RUSrrZXbOGAqEi0TrKjymvB/6Bx9inijKpbSJ+AMe21zflDJya3c7r17Ycx3sd8K3yt+WQBjOs/MHyLznoundc8lAQ"
 	"Zyyy+jJws=\n"
 	"trusted comment: enc\n"
-	"Zn5cb+EjAuHE4z8RCTGuPDUKA7SM7bb6ca0swiVHynomX7ZBL3wjbtj45dwEDM8BjZFmnoPbOiUyLvVD0GfiCQ==\n";
+	"Zn5cb+EjAuHE4z8RCTGuPDUKA7SM7bb6ca0swiVHynomX7ZBL3wjbtj45dwEDM8BjZFmnoPbOiUyLvVD0GfiCQ=="
+	"\n";
 
 static int verify_text(const char *pubtext, const char *sigtext, const char *m, int *code)
 {
@@ -98,7 +101,8 @@ int main(void)
 	kiln_minisign_keyid(pk.keynum, id);
 	is_str(id, "BB7FEAC0643140FF", "key id as minisign prints it");
 	kiln_minisign_pk_base64(&pk, b64, sizeof(b64));
-	is_str(b64, "RWT/QDFkwOp/u550gMt8fpCt04EFEqfJGEaVqVZ4wHvmTQRPAbFGzZ3Z", "base64 round trip");
+	is_str(b64, "RWT/QDFkwOp/u550gMt8fpCt04EFEqfJGEaVqVZ4wHvmTQRPAbFGzZ3Z",
+	       "base64 round trip");
 	ok(kiln_minisign_pk_parse(b64, strlen(b64), &pk2, &err) == 0 &&
 		   memcmp(&pk, &pk2, sizeof(pk)) == 0,
 	   "parse the bare base64 line");
@@ -122,8 +126,7 @@ int main(void)
 	free(text);
 	ok(verify_text(pub_e, sig_ed, msg, &code) < 0 && code == ENOKEY, "another key: ENOKEY");
 	text = replace(sig_ed, "RUT/", "RXT/");
-	ok(verify_text(pub_w, text, msg, &code) < 0 && code == EINVAL,
-	   "unknown algorithm refused");
+	ok(verify_text(pub_w, text, msg, &code) < 0 && code == EINVAL, "unknown algorithm refused");
 	free(text);
 	ok(kiln_minisign_sig_parse("x\n", 2, &sig, &err) < 0, "garbage refused");
 	kiln_error_free(&err);
@@ -141,8 +144,7 @@ int main(void)
 	kiln_minisign_sk_wipe(&sk);
 
 	ok(kiln_minisign_sk_encrypted(key_e, strlen(key_e)) == 1, "encrypted key detected");
-	ok(kiln_minisign_sk_parse(key_e, strlen(key_e), NULL, &sk, &err) < 0 &&
-		   err->code == EACCES,
+	ok(kiln_minisign_sk_parse(key_e, strlen(key_e), NULL, &sk, &err) < 0 && err->code == EACCES,
 	   "encrypted key without password: EACCES");
 	kiln_error_free(&err);
 	ok(kiln_minisign_sk_parse(key_e, strlen(key_e), "wrong", &sk, &err) < 0 &&

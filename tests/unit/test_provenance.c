@@ -13,8 +13,8 @@
 #include "tap.h"
 #include "trust/provenance.h"
 
-#define A1 "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-#define A2 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define A1  "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+#define A2  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define SRC "1111111111111111111111111111111111111111111111111111111111111111"
 
 static const json_t *at(const json_t *o, const char *path)
@@ -79,14 +79,14 @@ int main(void)
 	       "out/a.bin", "subject name");
 	is_str(json_string_value(at(json_array_get(at(st, "subject"), 0), "digest.sha256")), A1,
 	       "subject digest");
-	is_str(json_string_value(at(st, "predicate.buildDefinition.buildType")),
-	       KILN_BUILD_TYPE, "buildType");
+	is_str(json_string_value(at(st, "predicate.buildDefinition.buildType")), KILN_BUILD_TYPE,
+	       "buildType");
 	is_str(json_string_value(at(st, "predicate.buildDefinition.externalParameters.project")),
 	       "web", "externalParameters.project");
 	ok(json_is_object(at(st, "predicate.buildDefinition.externalParameters.spec")),
 	   "externalParameters.spec is the spec");
 	is_str(json_string_value(at(st, "predicate.buildDefinition.externalParameters.sourceDigest."
-					 "sha256")),
+					"sha256")),
 	       SRC, "externalParameters.sourceDigest");
 	is_str(json_string_value(
 		       at(st, "predicate.buildDefinition.externalParameters.signerKeyId")),
@@ -151,8 +151,7 @@ int main(void)
 	   "wrong builder: %s", msg);
 	x.builder_id = NULL;
 	x.source_sha256 = A1;
-	ok(check(st, arts, 2, &x, msg, sizeof(msg)) < 0 &&
-		   strncmp(msg, "source-digest:", 14) == 0,
+	ok(check(st, arts, 2, &x, msg, sizeof(msg)) < 0 && strncmp(msg, "source-digest:", 14) == 0,
 	   "wrong source digest: %s", msg);
 
 	json_decref(st);

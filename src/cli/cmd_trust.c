@@ -28,10 +28,10 @@
 #include "trust/minisign.h"
 #include "trust/provenance.h"
 
-#define KEYFILE_MAX	 4096
-#define PROVENANCE_MAX	 (64u << 20)
-#define PASSWORD_MAX	 1024
-#define SPKI_PREFIX_LEN	 12
+#define KEYFILE_MAX	4096
+#define PROVENANCE_MAX	(64u << 20)
+#define PASSWORD_MAX	1024
+#define SPKI_PREFIX_LEN 12
 static const uint8_t spki_prefix[SPKI_PREFIX_LEN] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
 						     0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
 
@@ -88,8 +88,8 @@ static int fd_sha256(int fd, uint64_t size, char hex[65], struct kiln_error **er
 	return 0;
 }
 
-int cli_make_manifest(const char *project, const char *spec, size_t spec_len, int fd,
-		      uint64_t size, char **out, struct kiln_error **err)
+int cli_make_manifest(const char *project, const char *spec, size_t spec_len, int fd, uint64_t size,
+		      char **out, struct kiln_error **err)
 {
 	struct kiln_manifest m;
 	uint8_t nonce[16];
@@ -218,8 +218,10 @@ static int write_new(const char *path, const char *text, mode_t mode, bool force
 int cmd_keygen(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"public", required_argument, NULL, 'p'}, {"secret", required_argument, NULL, 's'},
-		{"force", no_argument, NULL, 'f'},	  {"help", no_argument, NULL, 'h'},
+		{"public", required_argument, NULL, 'p'},
+		{"secret", required_argument, NULL, 's'},
+		{"force", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *pub = "kiln.pub", *sec = "kiln.key";
@@ -245,7 +247,8 @@ int cmd_keygen(int argc, char **argv)
 		return 2;
 	}
 	if (kiln_minisign_keygen(&pk, &sk, &pt, &st, &err) < 0 ||
-	    write_new(sec, st, 0600, force, &err) < 0 || write_new(pub, pt, 0644, force, &err) < 0) {
+	    write_new(sec, st, 0600, force, &err) < 0 ||
+	    write_new(pub, pt, 0644, force, &err) < 0) {
 		rc = cli_fail(&err);
 		goto out;
 	}
@@ -449,7 +452,7 @@ int cmd_verify(int argc, char **argv)
 	struct kiln_prov_expect x = {0};
 	struct kiln_error *err = NULL;
 	struct kiln_prov_artifact *arts = NULL;
-	char (*hex)[65] = NULL;
+	char(*hex)[65] = NULL;
 	const char *keyfile = NULL, *provfile = NULL;
 	cleanup_free char *env = NULL;
 	char *body = NULL, *type = NULL;
@@ -510,17 +513,17 @@ int cmd_verify(int argc, char **argv)
 	if (kiln_provenance_check(st, arts, n, &x, &err) < 0)
 		goto fail;
 	printf("verified: %zu artifact(s) of job %s, project %s, builder %s\n", n,
-	       cli_jstr(json_object_get(json_object_get(json_object_get(st, "predicate"),
-							"runDetails"),
-					"metadata"),
+	       cli_jstr(json_object_get(
+				json_object_get(json_object_get(st, "predicate"), "runDetails"),
+				"metadata"),
 			"invocationId", "?"),
 	       cli_jstr(json_object_get(json_object_get(json_object_get(st, "predicate"),
 							"buildDefinition"),
 					"externalParameters"),
 			"project", "?"),
-	       cli_jstr(json_object_get(json_object_get(json_object_get(st, "predicate"),
-							"runDetails"),
-					"builder"),
+	       cli_jstr(json_object_get(
+				json_object_get(json_object_get(st, "predicate"), "runDetails"),
+				"builder"),
 			"id", "?"));
 	rc = 0;
 	goto out;

@@ -60,9 +60,10 @@ static json_t *sandbox_json(const struct kiln_server *s, const json_t *spec)
 			 "network", json_object_get(spec, "network") ?: json_null(), "resources",
 			 json_object_get(spec, "resources") ?: json_null(), "timeout",
 			 json_object_get(spec, "timeout") ?: json_null(), "output_limit",
-			 (json_int_t)(s->cfg.max_log * 2), "max_files", (json_int_t)s->cfg.max_files,
-			 "max_path", (json_int_t)s->cfg.max_path, "rootfs",
-			 "host root, read-only bind mounts", "user", "unprivileged, own user namespace");
+			 (json_int_t)(s->cfg.max_log * 2), "max_files",
+			 (json_int_t)s->cfg.max_files, "max_path", (json_int_t)s->cfg.max_path,
+			 "rootfs", "host root, read-only bind mounts", "user",
+			 "unprivileged, own user namespace");
 }
 
 void kiln_provenance_record(struct kiln_server *s, struct kiln_db *db, int64_t job)

@@ -214,8 +214,8 @@ json_t *kiln_provkey_json(const struct kiln_provkey *k)
 	char b64[64];
 
 	sodium_bin2base64(b64, sizeof(b64), k->pk, 32, sodium_base64_VARIANT_ORIGINAL);
-	return json_pack("{s:{s:s, s:s, s:s, s:s}}", "provenance", "algorithm", "ed25519",
-			 "keyid", k->keyid, "public_key", b64, "pem", k->pem);
+	return json_pack("{s:{s:s, s:s, s:s, s:s}}", "provenance", "algorithm", "ed25519", "keyid",
+			 k->keyid, "public_key", b64, "pem", k->pem);
 }
 
 json_t *kiln_provkey_sign(const struct kiln_provkey *k, const char *type, const void *body,

@@ -26,9 +26,9 @@ enum { SG_REQUIRED, SG_KEYS };
 static int keys_field(struct kiln_trust *t, const struct kiln_ynode *v, struct kiln_spec_error *e)
 {
 	if (v->type != KILN_YSEQ)
-		return kiln_yaml_fail(e, v,
-				      "signing.keys: expected a list of minisign public keys, got %s",
-				      kiln_yaml_kind(v));
+		return kiln_yaml_fail(
+			e, v, "signing.keys: expected a list of minisign public keys, got %s",
+			kiln_yaml_kind(v));
 	for (size_t i = 0; i < v->nkids; i++) {
 		const struct kiln_ynode *k = v->kids[i];
 		struct kiln_error *err = NULL;

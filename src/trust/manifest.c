@@ -53,8 +53,8 @@ static int parse_time(const char *s, size_t n, int64_t *out)
 int kiln_manifest_parse(const char *text, size_t len, struct kiln_manifest *m,
 			struct kiln_error **err)
 {
-	static const char *const keys[] = {NULL, "project: ", "spec-sha256: ", "source-sha256: ",
-					   "nonce: ", "created: "};
+	static const char *const keys[] = {
+		NULL, "project: ", "spec-sha256: ", "source-sha256: ", "nonce: ", "created: "};
 	size_t pos = 0;
 
 	memset(m, 0, sizeof(*m));
@@ -66,22 +66,23 @@ int kiln_manifest_parse(const char *text, size_t len, struct kiln_manifest *m,
 		size_t n, k;
 
 		if (nl == NULL)
-			return kiln_trust_fail(err, EINVAL,
-					       "manifest: line %d missing or not ended by a newline",
-					       line + 1);
+			return kiln_trust_fail(
+				err, EINVAL, "manifest: line %d missing or not ended by a newline",
+				line + 1);
 		n = (size_t)(nl - p);
 		pos += n + 1;
 		if (line == 0) {
-			if (n != strlen(KILN_MANIFEST_HEAD) || memcmp(p, KILN_MANIFEST_HEAD, n) != 0)
-				return kiln_trust_fail(err, EINVAL,
-						       "manifest: line 1 must be '%s'",
+			if (n != strlen(KILN_MANIFEST_HEAD) ||
+			    memcmp(p, KILN_MANIFEST_HEAD, n) != 0)
+				return kiln_trust_fail(err, EINVAL, "manifest: line 1 must be '%s'",
 						       KILN_MANIFEST_HEAD);
 			continue;
 		}
 		k = strlen(keys[line]);
 		if (n < k || memcmp(p, keys[line], k) != 0)
-			return kiln_trust_fail(err, EINVAL, "manifest: line %d must start with '%s'",
-					       line + 1, keys[line]);
+			return kiln_trust_fail(err, EINVAL,
+					       "manifest: line %d must start with '%s'", line + 1,
+					       keys[line]);
 		p += k;
 		n -= k;
 		switch (line) {
@@ -94,17 +95,19 @@ int kiln_manifest_parse(const char *text, size_t len, struct kiln_manifest *m,
 		case 2:
 		case 3:
 			if (n != 64 || !lower_hex(p, n))
-				return kiln_trust_fail(err, EINVAL,
-						       "manifest: line %d: expected 64 lowercase hex "
-						       "digits",
-						       line + 1);
+				return kiln_trust_fail(
+					err, EINVAL,
+					"manifest: line %d: expected 64 lowercase hex "
+					"digits",
+					line + 1);
 			memcpy(line == 2 ? m->spec_sha256 : m->source_sha256, p, 64);
 			break;
 		case 4:
 			if (n < 32 || n > 128 || !lower_hex(p, n))
-				return kiln_trust_fail(err, EINVAL,
-						       "manifest: line 5: the nonce must be 32 to 128 "
-						       "lowercase hex digits");
+				return kiln_trust_fail(
+					err, EINVAL,
+					"manifest: line 5: the nonce must be 32 to 128 "
+					"lowercase hex digits");
 			memcpy(m->nonce, p, n);
 			break;
 		case 5:

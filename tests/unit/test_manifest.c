@@ -14,7 +14,7 @@
 
 #define H64 "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 #define GOOD                                                                                       \
-	"kiln-submission-v1\nproject: web\nspec-sha256: " H64 "\nsource-sha256: " H64            \
+	"kiln-submission-v1\nproject: web\nspec-sha256: " H64 "\nsource-sha256: " H64              \
 	"\nnonce: 00112233445566778899aabbccddeeff\ncreated: 2026-12-07T13:00:00Z\n"
 
 static int parse(const char *text, char *msg, size_t len)

@@ -30,7 +30,8 @@ int main(void)
 	static const struct {
 		const char *text, *want;
 	} bad[] = {
-		{"signing:\n  required: true\n  keyz: []\n", "p.yml:3:3: signing: unknown key 'keyz'"},
+		{"signing:\n  required: true\n  keyz: []\n",
+		 "p.yml:3:3: signing: unknown key 'keyz'"},
 		{"signing:\n  keys:\n    - RWQnotakey\n", "p.yml:3:7: signing.keys:"},
 		{"signing:\n  keys: " K1 "\n", "p.yml:2:9: signing.keys: expected a list"},
 		{"signing:\n  required: yes please\n", "p.yml:2:13: signing.required"},

@@ -46,6 +46,17 @@ static int parse_time(const char *s, size_t n, int64_t *out)
 	t = timegm(&tm);
 	if (t == (time_t)-1)
 		return -1;
+	/* Canonical only: the time must format back to the same bytes (no
+	 * 2026-02-30, no year written with fewer digits). */
+	{
+		struct tm back;
+		char again[32];
+
+		if (gmtime_r(&t, &back) == NULL ||
+		    strftime(again, sizeof(again), "%Y-%m-%dT%H:%M:%SZ", &back) != n ||
+		    memcmp(again, s, n) != 0)
+			return -1;
+	}
 	*out = (int64_t)t;
 	return 0;
 }

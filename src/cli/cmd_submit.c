@@ -39,7 +39,8 @@
 	"                         (kiln keygen, or minisign -G; an encrypted key's password\n"     \
 	"                         from $KILN_SIGN_PASSWORD or the terminal)\n"                     \
 	"      --write-manifest FILE  write the manifest to FILE and stop (sign it with\n"         \
-	"                         'minisign -S -m FILE')\n"                                        \
+	"                         'minisign -S -m FILE'; with --sign, kiln writes the\n"           \
+	"                         signature to FILE.minisig)\n"                                    \
 	"      --signature SIG    submit with a signature made elsewhere, of the manifest\n"       \
 	"                         given by --manifest (default: SIG without .minisig)\n"           \
 	"      --manifest FILE    the manifest that SIG signs\n" CLIENT_OPTS_HELP "\n"             \
@@ -178,9 +179,10 @@ int cmd_submit(int argc, char **argv)
 	}
 	if (optind < argc)
 		dir = argv[optind];
-	if ((sign_key != NULL) + (sig_file != NULL) + (write_manifest != NULL) > 1 ||
+	if ((sig_file != NULL && (sign_key != NULL || write_manifest != NULL)) ||
 	    (manifest_file != NULL && sig_file == NULL)) {
-		cli_err("use one of --sign, --signature (with --manifest) or --write-manifest");
+		cli_err("--signature (with --manifest) goes with neither --sign nor "
+			"--write-manifest");
 		rc = 2;
 		goto out;
 	}
@@ -218,7 +220,12 @@ int cmd_submit(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (sign_key != NULL && cli_sign(sign_key, manifest, &signature, &err) < 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
 	if (write_manifest != NULL) {
+		char sigpath[4200];
 		cleanup_fd int mfd =
 			open(write_manifest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
@@ -226,15 +233,26 @@ int cmd_submit(int argc, char **argv)
 			cli_err("write %s: %s", write_manifest, strerror(errno));
 			goto out;
 		}
-		fprintf(stderr,
-			"manifest written to %s; sign it (minisign -S -m %s) and submit with "
-			"--signature %s.minisig within the server's signing window\n",
-			write_manifest, write_manifest, write_manifest);
+		snprintf(sigpath, sizeof(sigpath), "%s.minisig", write_manifest);
+		if (signature != NULL) {
+			cleanup_fd int sfd =
+				open(sigpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+			if (sfd < 0 || kiln_write_all(sfd, signature, strlen(signature)) < 0) {
+				cli_err("write %s: %s", sigpath, strerror(errno));
+				goto out;
+			}
+			fprintf(stderr,
+				"manifest written to %s, its signature to %s; submit with "
+				"--signature %s within the server's signing window\n",
+				write_manifest, sigpath, sigpath);
+		} else {
+			fprintf(stderr,
+				"manifest written to %s; sign it (minisign -S -m %s) and submit "
+				"with --signature %s within the server's signing window\n",
+				write_manifest, write_manifest, sigpath);
+		}
 		rc = 0;
-		goto out;
-	}
-	if (sign_key != NULL && cli_sign(sign_key, manifest, &signature, &err) < 0) {
-		rc = cli_fail(&err);
 		goto out;
 	}
 	if (sig_file != NULL) {

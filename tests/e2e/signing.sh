@@ -89,8 +89,16 @@ k "$WEB" submit --project web --signature "$WORK/m2.minisig" "$SRC"
 check "kiln submit --signature (minisign legacy Ed): accepted (rc=$RC)" -- test "$RC" -eq 0
 [ "$RC" -eq 0 ] || diag_file "$WORK/err"
 
-KILN_TOKEN=$WEB "$KILN" submit --project web --sign "$WORK/kiln.key" --write-manifest "$WORK/x" "$SRC" >/dev/null 2>&1
-check "--sign and --write-manifest together: bad command line" -- test $? -eq 2
+# kiln's own signature, checked by the stock minisign.
+k "$WEB" submit --project web --sign "$WORK/kiln.key" --write-manifest "$WORK/m3" "$SRC"
+check "kiln submit --sign --write-manifest writes the manifest and its signature (rc=$RC)" -- \
+  test "$RC" -eq 0 -a -s "$WORK/m3" -a -s "$WORK/m3.minisig"
+minisign -V -p "$WORK/kiln.pub" -m "$WORK/m3" >"$WORK/mv.out" 2>&1
+check "minisign -V verifies kiln's signature (rc=$?)" -- grep -q 'Signature and comment signature verified' "$WORK/mv.out"
+k "$WEB" submit --project web --signature "$WORK/m3.minisig" "$SRC"
+check "... and kilnd accepts it (rc=$RC)" -- test "$RC" -eq 0
+KILN_TOKEN=$WEB "$KILN" submit --project web --sign "$WORK/kiln.key" --signature "$WORK/m3.minisig" "$SRC" >/dev/null 2>&1
+check "--sign and --signature together: bad command line" -- test $? -eq 2
 
 # --- by hand: a manifest written with printf, signed by minisign, sent by curl ----------
 tar -C "$SRC" -czf "$WORK/src.tar.gz" .

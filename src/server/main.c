@@ -331,6 +331,9 @@ int main(int argc, char **argv)
 		kiln_logf("recovered %d job(s) left running by a previous kilnd (interrupted, or "
 			  "queued again when retry-safe)",
 			  nrec);
+	nrec = kiln_provenance_catch_up(s, db);
+	if (nrec > 0)
+		kiln_logf("wrote the provenance of %d finished job(s) that had none", nrec);
 	if (kiln_workers_clean_tmp(s) < 0)
 		kiln_logf("could not clean %s completely: %s", s->tmp_dir, strerror(errno));
 	kiln_server_db_release(s, db);

@@ -66,6 +66,27 @@ static json_t *sandbox_json(const struct kiln_server *s, const json_t *spec)
 			 "unprivileged, own user namespace");
 }
 
+#define CATCH_UP_MAX 10000
+
+int kiln_provenance_catch_up(struct kiln_server *s, struct kiln_db *db)
+{
+	struct kiln_error *err = NULL;
+	int64_t *ids = calloc(CATCH_UP_MAX, sizeof(*ids));
+	size_t n = 0;
+
+	if (ids == NULL)
+		return 0;
+	if (kiln_db_jobs_missing_provenance(db, ids, CATCH_UP_MAX, &n, &err) < 0) {
+		kiln_logf("provenance: %s", err ? err->msg : "?");
+		kiln_error_free(&err);
+		n = 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		kiln_provenance_record(s, db, ids[i]);
+	free(ids);
+	return (int)n;
+}
+
 void kiln_provenance_record(struct kiln_server *s, struct kiln_db *db, int64_t job)
 {
 	struct kiln_error *err = NULL;

@@ -42,5 +42,8 @@ char *kiln_ed25519_pem(const uint8_t pk[32]);
  * and store its provenance. Failures are logged (the job's outcome
  * stands; GET .../provenance then answers 404). */
 void kiln_provenance_record(struct kiln_server *s, struct kiln_db *db, int64_t job);
+/* Start-up: write the provenance that a crash left unwritten (finished
+ * jobs with artifacts and none); returns how many. */
+int kiln_provenance_catch_up(struct kiln_server *s, struct kiln_db *db);
 
 #endif

@@ -1483,6 +1483,27 @@ int kiln_db_job_facts(struct kiln_db *db, int64_t id, struct kiln_job_facts *f,
 	return 0;
 }
 
+int kiln_db_jobs_missing_provenance(struct kiln_db *db, int64_t *ids, size_t max, size_t *n,
+				    struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st = query(
+		db, err,
+		"SELECT j.id FROM jobs j WHERE j.state IN ('succeeded', 'failed', 'timed_out',"
+		" 'cancelled', 'rejected', 'interrupted')"
+		" AND EXISTS (SELECT 1 FROM artifacts a WHERE a.job_id = j.id)"
+		" AND NOT EXISTS (SELECT 1 FROM provenance p WHERE p.job_id = j.id)"
+		" ORDER BY j.id LIMIT ?",
+		"I", (int64_t)max);
+	int r;
+
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	while ((r = step(db, st, err, "find jobs without provenance")) == 1)
+		ids[(*n)++] = sqlite3_column_int64(st, 0);
+	return r < 0 ? -1 : 0;
+}
+
 void kiln_db_job_facts_free(struct kiln_job_facts *f)
 {
 	if (f == NULL)

@@ -189,5 +189,9 @@ struct kiln_job_facts {
 int kiln_db_job_facts(struct kiln_db *db, int64_t id, struct kiln_job_facts *f,
 		      struct kiln_error **err);
 void kiln_db_job_facts_free(struct kiln_job_facts *f);
+/* Up to max finished jobs with artifacts but no provenance (a kilnd that
+ * stopped between a job's end and its provenance), oldest first. */
+int kiln_db_jobs_missing_provenance(struct kiln_db *db, int64_t *ids, size_t max, size_t *n,
+				    struct kiln_error **err);
 
 #endif

@@ -35,6 +35,7 @@ check "submitted (rc=$RC, job '$JOB')" -- test "$RC" -eq 0
 ST=$(wait_final "$PTOK" "$JOB" 120)
 check "the job succeeded ($ST)" -- test "$ST" = succeeded
 SRC_SHA=$(job_get "$PTOK" "$JOB" source_sha256)
+PJOB=$JOB
 
 got=1
 for i in $(seq 1 40); do
@@ -166,8 +167,15 @@ check "a job without artifacts has no provenance: 404 (got $HTTP)" -- test "$HTT
 # --- the key survives a restart ------------------------------------------------------------
 cp "$DATA/provenance.pub" "$WORK/pub.before"
 kilnd_stop
+# As if kilnd had stopped between the job's end and its provenance.
+sqlite3 "$DATA/kiln.db" "DELETE FROM provenance WHERE job_id = $PJOB"
 kilnd_start --config "$WORK/kilnd.yml"
 check "after a restart the same key is published" -- cmp -s "$WORK/pub.before" "$DATA/provenance.pub"
+k "$PTOK" provenance "$PJOB" -o "$WORK/prov2.json"
+check "provenance lost to a stop is written at the next start (rc=$RC)" -- test "$RC" -eq 0
+vfy --key "$PUB" --provenance "$WORK/prov2.json" "$ONE" "$TWO"
+check "... and verifies (rc=$RC)" -- test "$RC" -eq 0
+check "kilnd said so" -- grep -q 'wrote the provenance of 1 finished job' "$KILND_ERR"
 kilnd_stop
 chmod 0644 "$DATA/provenance.key"
 "$KILND" --data "$DATA" --listen 127.0.0.1:0 >"$WORK/k.out" 2>"$WORK/k.err" </dev/null &

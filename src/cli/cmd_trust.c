@@ -375,9 +375,10 @@ done:
 	"usage: kiln verify --key PUB --provenance FILE [OPTION]... ARTIFACT...\n"                 \
 	"\n"                                                                                       \
 	"Check, without any server, that FILE (from 'kiln provenance') is signed by the\n"         \
-	"kilnd key PUB (DATA/provenance.pub or GET /v1/keys: PEM, or the base64 of the\n"          \
-	"raw 32-byte key), is SLSA provenance, and names each ARTIFACT's SHA-256 as a\n"           \
-	"subject. Every failure says which check failed.\n"                                        \
+	"kilnd key PUB (DATA/provenance.pub or GET /v1/keys: PEM, the base64 of the\n"             \
+	"raw 32-byte key, or the JSON answer of GET /v1/keys), is SLSA provenance, and\n"          \
+	"names each ARTIFACT's SHA-256 as a subject.\n"                                            \
+	"Every failure says which check failed.\n"                                                 \
 	"\n"                                                                                       \
 	"  -k, --key PUB             the server's provenance public key\n"                         \
 	"  -P, --provenance FILE     the DSSE envelope\n"                                          \
@@ -398,6 +399,26 @@ static int load_pub(const char *path, uint8_t pk[32], struct kiln_error **err)
 
 	if (cli_read_file(path, KEYFILE_MAX, &buf, &len, err) < 0)
 		return -1;
+	/* The answer of GET /v1/keys, saved as it came. */
+	if (buf[0] == '{') {
+		json_t *j = json_loadb(buf, len, 0, NULL);
+		const char *k = json_string_value(
+			json_object_get(json_object_get(j, "provenance"), "public_key"));
+		int r = -1;
+
+		if (k != NULL &&
+		    sodium_base642bin(pk, 32, k, strlen(k), NULL, &got, &end,
+				      sodium_base64_VARIANT_ORIGINAL) == 0 &&
+		    got == 32 && *end == '\0')
+			r = 0;
+		json_decref(j);
+		if (r < 0)
+			return kiln_error_set(err, 0,
+					      "key: %s is JSON without provenance.public_key (32 "
+					      "bytes, base64)",
+					      path);
+		return 0;
+	}
 	p = strstr(buf, "-----BEGIN PUBLIC KEY-----");
 	if (p != NULL)
 		p += strlen("-----BEGIN PUBLIC KEY-----");

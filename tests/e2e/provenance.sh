@@ -17,6 +17,7 @@ check "DATA/provenance.key exists with mode 0600" -- test "$(stat -c %a "$DATA/p
 check "DATA/provenance.pub is a PEM public key" -- grep -q '^-----BEGIN PUBLIC KEY-----$' "$DATA/provenance.pub"
 api "" GET /v1/keys
 check "GET /v1/keys without a token: 200 (got $HTTP)" -- test "$HTTP" = 200
+cp "$WORK/body" "$WORK/keys.json"
 python3 -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["provenance"]["pem"])' "$WORK/body" >"$WORK/keys.pem"
 check "GET /v1/keys publishes the same key as DATA/provenance.pub" -- cmp -s "$WORK/keys.pem" "$DATA/provenance.pub"
 check "... as algorithm ed25519" -- test "$(jget provenance.algorithm "$WORK/body")" = ed25519
@@ -113,6 +114,9 @@ vfy --key "$WORK/keys.pem" --provenance "$WORK/prov.json" --project web --builde
   --source-digest "sha256:$SRC_SHA" "$ONE"
 check "... with the key from /v1/keys and --project, --builder, --source-digest (rc=$RC)" -- test "$RC" -eq 0
 [ "$RC" -eq 0 ] || diag_file "$WORK/err"
+
+vfy --key "$WORK/keys.json" --provenance "$WORK/prov.json" "$ONE"
+check "... with the JSON answer of /v1/keys as the key (rc=$RC)" -- test "$RC" -eq 0
 
 vfy --key "$PUB" --provenance "$WORK/prov.json" --project api "$ONE"
 check "wrong --project: refused, says project (rc=$RC)" -- bash -c "[ $RC -eq 1 ] && grep -q 'verify failed: project:' '$WORK/err'"

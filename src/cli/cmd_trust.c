@@ -300,6 +300,31 @@ static int mem_sink(void *ctx, const char *data, size_t len, struct kiln_error *
 	return 0;
 }
 
+/* Is the job final, and ended less than 10 s ago? */
+static bool job_just_ended(struct kiln_client *c, long long id)
+{
+	struct kiln_error *err = NULL;
+	json_t *job = NULL;
+	char path[64];
+	const char *fin;
+	struct tm tm;
+	bool r = false;
+
+	snprintf(path, sizeof(path), "/v1/jobs/%lld", id);
+	if (kiln_client_json(c, "GET", path, NULL, &job, &err) < 0) {
+		kiln_error_free(&err);
+		return false;
+	}
+	fin = cli_jstr(job, "finished_at", NULL);
+	memset(&tm, 0, sizeof(tm));
+	if (fin != NULL && strptime(fin, "%Y-%m-%dT%H:%M:%SZ", &tm) != NULL) {
+		time_t t = timegm(&tm), now = time(NULL);
+		r = now - t < 10;
+	}
+	json_decref(job);
+	return r;
+}
+
 int cmd_provenance(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -342,7 +367,20 @@ int cmd_provenance(int argc, char **argv)
 	if (cli_connect(&args, &c) != 0)
 		goto done;
 	snprintf(path, sizeof(path), "/v1/jobs/%lld/provenance", id);
-	if (kiln_client_get_stream(c, path, false, mem_sink, &m, NULL, &err) < 0) {
+	/* kilnd writes provenance right after a job's end: a job that has
+	 * just ended gets a few moments. */
+	for (int attempt = 0;; attempt++) {
+		if (kiln_client_get_stream(c, path, false, mem_sink, &m, NULL, &err) == 0)
+			break;
+		if (attempt < 20 && strstr(err->msg, "has no provenance") != NULL &&
+		    job_just_ended(c, id)) {
+			kiln_error_free(&err);
+			free(m.p);
+			m.p = NULL;
+			m.n = 0;
+			usleep(250 * 1000);
+			continue;
+		}
 		rc = cli_fail(&err);
 		goto done;
 	}

@@ -364,6 +364,9 @@ static void record(struct job_run *j)
 	}
 	kiln_logf("job %" PRId64 " %s (%s)", j->id, kiln_job_event_name(j->ev),
 		  j->o.reason ? j->o.reason : "-");
+	/* Before the wake-up, so that a follower who saw the job end finds
+	 * its provenance (a poller may still be a moment early). */
+	kiln_provenance_record(s, j->db, j->id);
 	kiln_server_notify(s);
 }
 
@@ -805,7 +808,6 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 
 out:
 	record(&j);
-	kiln_provenance_record(s, db, id);
 	summary_free(&sum);
 	free(j.report);
 	free(col.error);

@@ -46,7 +46,8 @@ EOP
 done
 
 SRC=$WORK/src
-mksrc "$SRC" "echo signed-$R"
+mksrc "$SRC" "echo signed-$R
+mkdir -p out && cp file.txt out/" "artifacts: [out/]"
 echo data >"$SRC/file.txt"
 
 # The database is read with sqlite3 only after kilnd has stopped.
@@ -65,6 +66,16 @@ k "$WEB" submit --project web --sign "$WORK/kiln.key" "$SRC"
 KJOB=$(head -1 "$WORK/out")
 check "kiln submit --sign with kiln's key: accepted (rc=$RC, job '$KJOB')" -- test "$RC" -eq 0
 [ "$RC" -eq 0 ] || diag_file "$WORK/err"
+
+ST=$(wait_final "$WEB" "$KJOB" 120)
+check "the signed job ran ($ST)" -- test "$ST" = succeeded
+for i in $(seq 1 20); do
+  k "$WEB" provenance "$KJOB" -o "$WORK/kprov.json"
+  [ "$RC" -eq 0 ] && break
+  sleep 0.25
+done
+SIGNER=$(python3 -c 'import base64,json,sys; st=json.loads(base64.b64decode(json.load(open(sys.argv[1]))["payload"])); print(st["predicate"]["buildDefinition"]["externalParameters"]["signerKeyId"])' "$WORK/kprov.json" 2>/dev/null)
+check "its provenance names the signer's key id ($SIGNER)" -- test "$SIGNER" = "$KID"
 
 # --- stock minisign: prehashed (default) and legacy ------------------------------------
 k "$WEB" submit --project web --write-manifest "$WORK/m1" "$SRC"

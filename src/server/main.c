@@ -27,6 +27,7 @@
 #include "core/util.h"
 #include "server/config.h"
 #include "server/policy.h"
+#include "server/secrets.h"
 #include "server/server.h"
 #include "store/cas.h"
 #include "store/db.h"
@@ -409,6 +410,12 @@ int main(int argc, char **argv)
 		goto fail_srv;
 	if (bootstrap_admin(s, db, data, &err) < 0)
 		goto fail_srv;
+	/* The secret store's master key: a missing or wrong key with stored
+	 * secrets stops kilnd here, loudly. */
+	if (kiln_secrets_open(data, db, &s->secrets, &err) < 0) {
+		kiln_error_prefix(&err, "secret store");
+		goto fail_srv;
+	}
 	if (created)
 		kiln_logf("created data directory %s", data);
 
@@ -463,6 +470,8 @@ int main(int argc, char **argv)
 	kiln_logf("stopped");
 fail_srv:
 	kiln_policy_install(NULL);
+	kiln_secrets_close(s->secrets);
+	s->secrets = NULL;
 	if (s->cas != NULL)
 		kiln_cas_close(s->cas);
 	kiln_server_destroy(s);

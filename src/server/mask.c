@@ -152,8 +152,7 @@ static bool unreserved(unsigned char c)
 	       c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-static int add_url(struct kiln_masker *m, const unsigned char *v, size_t len, bool upper,
-		   bool plus)
+static int add_url(struct kiln_masker *m, const unsigned char *v, size_t len, bool upper, bool plus)
 {
 	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
 	unsigned char *out = sodium_malloc(3 * len);

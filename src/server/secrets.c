@@ -45,8 +45,7 @@ void kiln_secrets_close(struct kiln_secrets *s)
 /* Read exactly KEY_LEN bytes from path into key. A file in the data
  * directory must be ours and 0600; a systemd credential is whatever
  * systemd made it (0400, ours). */
-static int read_key(const char *path, bool strict_mode, unsigned char *key,
-		    struct kiln_error **err)
+static int read_key(const char *path, bool strict_mode, unsigned char *key, struct kiln_error **err)
 {
 	cleanup_fd int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	unsigned char extra;
@@ -58,12 +57,12 @@ static int read_key(const char *path, bool strict_mode, unsigned char *key,
 	if (fstat(fd, &st) < 0)
 		return kiln_error_set(err, errno, "master key %s", path);
 	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
-		return kiln_error_set(err, EPERM,
-				      "master key %s: not a regular file owned by kilnd's uid", path);
+		return kiln_error_set(
+			err, EPERM, "master key %s: not a regular file owned by kilnd's uid", path);
 	if (strict_mode && (st.st_mode & 077) != 0)
 		return kiln_error_set(err, EPERM,
-				      "master key %s: mode %o lets others read it (chmod 0600)", path,
-				      (unsigned)(st.st_mode & 07777));
+				      "master key %s: mode %o lets others read it (chmod 0600)",
+				      path, (unsigned)(st.st_mode & 07777));
 	n = kiln_read_all(fd, key, KEY_LEN);
 	if (n != (ssize_t)KEY_LEN || kiln_read_all(fd, &extra, 1) != 0)
 		return kiln_error_set(err, EINVAL, "master key %s: expected exactly %d bytes", path,
@@ -73,8 +72,7 @@ static int read_key(const char *path, bool strict_mode, unsigned char *key,
 
 static int create_key(const char *path, unsigned char *key, struct kiln_error **err)
 {
-	cleanup_fd int fd =
-		open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	cleanup_fd int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return kiln_error_set(err, errno, "create master key %s", path);
@@ -109,10 +107,11 @@ static int check_key(struct kiln_secrets *s, struct kiln_db *db, struct kiln_err
 						       (const unsigned char *)CHECK_AD,
 						       strlen(CHECK_AD), nonce, s->key) != 0 ||
 	    ptlen != strlen(CHECK_PT) || memcmp(pt, CHECK_PT, ptlen) != 0)
-		return kiln_error_set(err, EKEYREJECTED,
-				      "master key %s is not the key this secret store was written "
-				      "with; restore the right key (secrets cannot be read without it)",
-				      s->path);
+		return kiln_error_set(
+			err, EKEYREJECTED,
+			"master key %s is not the key this secret store was written "
+			"with; restore the right key (secrets cannot be read without it)",
+			s->path);
 	return 0;
 }
 
@@ -234,8 +233,7 @@ int kiln_secret_get(struct kiln_secrets *s, struct kiln_db *db, const char *proj
 	char ad[256];
 
 	memset(out, 0, sizeof(*out));
-	if (kiln_db_secret_get(db, project, name, &ver, nonce, sizeof(nonce), &ct, &ctlen, err) <
-	    0)
+	if (kiln_db_secret_get(db, project, name, &ver, nonce, sizeof(nonce), &ct, &ctlen, err) < 0)
 		return -1;
 	adlen = make_ad(ad, sizeof(ad), project, name, ver);
 	if (ctlen < TAG_LEN || ctlen - TAG_LEN > KILN_SECRET_MAX || adlen == 0) {

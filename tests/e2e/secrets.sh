@@ -144,6 +144,39 @@ check "job object: no encoding of the secret" -- absent "$WORK/body"
 check "the grant is recorded in the database (name, version)" -- \
   [ "$(python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute("select name||\":\"||version from job_secrets where job_id=? order by name", (int(sys.argv[2]),)).fetchall())' "$DATA/kiln.db" "$JOB")" = "[('ENVTOK:1',), ('TOKEN:1',)]" ]
 
+# --- where else the value must not be ----------------------------------------------
+mkdir -p "$WORK/hostile"
+cat >"$WORK/hostile/kiln.yml" <<'YML'
+script: |
+  v=$(cat /run/secrets/TOKEN)
+  for f in /proc/1/environ /proc/1/cmdline /proc/self/environ /proc/self/cmdline; do
+    if tr '\0' '\n' <"$f" 2>/dev/null | grep -qF "$v"; then echo "LEAK in $f"; fi
+  done
+  if python3 -c 'open("/proc/1/mem", "rb").read(1)' 2>/dev/null; then echo "INIT-MEM-READABLE"; else echo "init-mem-unreadable"; fi
+  echo "ready-$$"
+  sleep 3
+secrets: [TOKEN]
+artifacts: []
+YML
+submit "$TOK" sec "$WORK/hostile"
+for i in $(seq 1 80); do grep -q "ready-" "$DATA/logs/$JOB.log" 2>/dev/null && break; sleep 0.1; done
+# While the build runs: no host process shows the value in its command line
+# or environment (the runner, the supervisor, init are all host processes).
+leak=0
+for p in /proc/[0-9]*; do
+  for f in cmdline environ; do
+    tr '\0' '\n' <"$p/$f" 2>/dev/null | grep -qF "$SECRET" && { leak=1; diag "value in $p/$f"; }
+  done
+done
+check "while the job runs, no process's argv or environment holds the value" -- [ "$leak" -eq 0 ]
+check "hostile job finished" -- [ "$(wait_final "$TOK" "$JOB")" = succeeded ]
+check "not in init's or the build's environ/cmdline" -- not grep -q "LEAK in" "$DATA/logs/$JOB.log"
+check "init's memory is not readable by the build" -- grep -q "init-mem-unreadable" "$DATA/logs/$JOB.log"
+mksrc "$WORK/nosec" 'if [ -e /run/secrets ]; then echo HAS-SECRETS-DIR; else echo no-secrets-dir; fi'
+submit "$TOK" sec "$WORK/nosec"
+wait_final "$TOK" "$JOB" >/dev/null
+check "a job that asks for no secret has no /run/secrets" -- grep -q "no-secrets-dir" "$DATA/logs/$JOB.log"
+
 # --- artifacts ------------------------------------------------------------------------
 mkdir -p "$WORK/art"
 cat >"$WORK/art/kiln.yml" <<'YML'
@@ -163,6 +196,25 @@ check "... the clean one is" -- grep -q "fine.txt" "$WORK/body"
 check "... the log says why" -- grep -q "leak.txt: holds a granted secret: not stored" "$DATA/logs/$JOB.log"
 check "... no blob in the store holds the secret" -- \
   not grep -rqF "$(base64 -w0 <<<"${SECRET}" | head -c 20)" "$DATA/cas"
+
+# --- policy check against the store ---------------------------------------------
+mkdir -p "$WORK/pc"
+cp "$DATA/policies/sec.yml" "$WORK/pc/"
+"$KILND" policy check "$WORK/pc" --data "$DATA" >"$WORK/out" 2>&1
+check "policy check --data: granted secrets that exist pass" -- [ $? -eq 0 ]
+printf 'secrets:\n  NOPE_MISSING: {env: false}\n' >"$WORK/pc/sec.yml"
+"$KILND" policy check "$WORK/pc" --data "$DATA" >"$WORK/out" 2>&1
+check "policy check --data: a grant of an unset secret is reported with its line" -- \
+  grep -q "sec.yml:2:3: secrets.NOPE_MISSING: project sec has no secret of that name" "$WORK/out"
+
+# --- removal ---------------------------------------------------------------------------
+printf 'to-be-removed-%s' "$R" | KILN_TOKEN=$ADMIN_TOKEN "$KILN" secret set sec GONE >/dev/null 2>&1
+k "$ADMIN_TOKEN" secret rm sec GONE
+check "secret rm: exit 0" -- [ "$RC" -eq 0 ]
+k "$ADMIN_TOKEN" secret list sec
+check "secret rm: gone from the list" -- not grep -q GONE "$WORK/out"
+k "$ADMIN_TOKEN" secret rm sec GONE
+check "secret rm of an unknown secret: exit 1" -- [ "$RC" -eq 1 ]
 
 # --- at rest -----------------------------------------------------------------------------
 kilnd_stop

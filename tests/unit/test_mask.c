@@ -150,7 +150,8 @@ static void test_encodings(void)
 	check_all_splits(m, "URL-encoded", text, strlen(text), enc, strlen(enc));
 	for (char *p = enc; *p; p++)
 		if (p[0] == '%')
-			p[1] = (char)tolower((unsigned char)p[1]), p[2] = (char)tolower((unsigned char)p[2]);
+			p[1] = (char)tolower((unsigned char)p[1]),
+			p[2] = (char)tolower((unsigned char)p[2]);
 	snprintf(text, sizeof(text), "GET /?t=%s HTTP/1.1\n", enc);
 	check_all_splits(m, "URL-encoded, lower case", text, strlen(text), enc, strlen(enc));
 

@@ -129,14 +129,16 @@ int main(void)
 	{
 		sqlite3 *h;
 		ok(sqlite3_open(dbpath, &h) == SQLITE_OK &&
-			   sqlite3_exec(h,
-					"INSERT INTO secrets (project, name, version, nonce, value, "
-					"created_at) SELECT project, 'OTHER', version, nonce, value, "
-					"created_at FROM secrets WHERE name = 'TOKEN'",
-					NULL, NULL, NULL) == SQLITE_OK,
+			   sqlite3_exec(
+				   h,
+				   "INSERT INTO secrets (project, name, version, nonce, value, "
+				   "created_at) SELECT project, 'OTHER', version, nonce, value, "
+				   "created_at FROM secrets WHERE name = 'TOKEN'",
+				   NULL, NULL, NULL) == SQLITE_OK,
 		   "copy TOKEN's row to OTHER");
 		sqlite3_close(h);
-		ok(kiln_db_open(dbpath, &db, &err) == 0 && kiln_secrets_open(dir, db, &s, &err) == 0,
+		ok(kiln_db_open(dbpath, &db, &err) == 0 &&
+			   kiln_secrets_open(dir, db, &s, &err) == 0,
 		   "reopen with the right key");
 		ok(kiln_secret_get(s, db, "web", "OTHER", &v, &err) < 0 && err &&
 			   err->code == EBADMSG,

@@ -335,6 +335,8 @@ size_t kiln_mask_stream_feed(struct kiln_mask_stream *s, const char *buf, size_t
 		return 0;
 	}
 	need = s->nheld + len;
+	if (len == 0)
+		return 0;
 	if (need > s->workcap) {
 		unsigned char *nw = sodium_malloc(need);
 		if (nw == NULL) {

@@ -294,6 +294,14 @@ static int reply_job(struct kiln_req *r, struct kiln_db *db, unsigned status)
 		}
 		return reply_db_error(r, &err, "read job");
 	}
+	{
+		/* The secrets the job was granted: names and versions only. */
+		json_t *g = kiln_db_job_secret_grants(db, r->job, &err);
+		kiln_error_free(&err);
+		json_object_set_new(j, "secrets_granted",
+				    g ? json_incref(json_object_get(g, "secrets")) : json_array());
+		json_decref(g);
+	}
 	return kiln_reply_json(r, status, j);
 }
 

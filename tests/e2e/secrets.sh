@@ -55,6 +55,8 @@ script: |
   python3 /workspace/enc.py >&2
   cat /run/secrets/TOKEN; echo
   echo "$ENVTOK"
+  python3 -c 'import sys; sys.stdout.write("x" * 65530 + open("/run/secrets/TOKEN").read() + "\n")'
+  python3 -c 'import sys; sys.stdout.write("y" * (16 << 10) + open("/run/secrets/TOKEN").read() * 3 + "\n")' 
 artifacts: []
 secrets: [TOKEN, ENVTOK]
 YML
@@ -141,6 +143,8 @@ k "$TOK" logs "$JOB"
 check "kiln logs: no encoding of the secret" -- absent "$WORK/out"
 api "$TOK" GET "/v1/jobs/$JOB"
 check "job object: no encoding of the secret" -- absent "$WORK/body"
+check "the job object lists the grants (names and versions)" -- \
+  [ "$(jget secrets_granted "$WORK/body")" = '[{"name": "ENVTOK", "version": 1}, {"name": "TOKEN", "version": 1}]' ]
 check "the grant is recorded in the database (name, version)" -- \
   [ "$(python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute("select name||\":\"||version from job_secrets where job_id=? order by name", (int(sys.argv[2]),)).fetchall())' "$DATA/kiln.db" "$JOB")" = "[('ENVTOK:1',), ('TOKEN:1',)]" ]
 

@@ -136,7 +136,8 @@ static void fuzz_mask(const uint8_t *data, size_t size)
 	kiln_mask_stream_finish(st, emit, &parts);
 	kiln_mask_stream_free(st);
 
-	CHECK(whole.len == parts.len && (whole.len == 0 || memcmp(whole.p, parts.p, whole.len) == 0));
+	CHECK(whole.len == parts.len &&
+	      (whole.len == 0 || memcmp(whole.p, parts.p, whole.len) == 0));
 	CHECK(whole.len == 0 || memmem(whole.p, whole.len, data + 1, slen) == NULL);
 	free(whole.p);
 	free(parts.p);

@@ -188,6 +188,40 @@ int main(void)
 		kiln_secrets_close(s);
 	}
 	kiln_db_close(db);
+
+	/* A systemd credential is used instead of DATA/secrets.key. */
+	{
+		char cred[4300], data2[4300], dbp[4400], kp[4400], kp2[4400];
+		unsigned char key[32];
+		int fd;
+
+		snprintf(cred, sizeof(cred), "%s/cred", dir);
+		snprintf(data2, sizeof(data2), "%s/data2", dir);
+		mkdir(cred, 0700);
+		mkdir(data2, 0700);
+		snprintf(kp, sizeof(kp), "%s/kiln-secrets-key", cred);
+		snprintf(kp2, sizeof(kp2), "%s/secrets.key", data2);
+		snprintf(dbp, sizeof(dbp), "%s/kiln.db", data2);
+		randombytes_buf(key, sizeof(key));
+		fd = open(kp, O_WRONLY | O_CREAT | O_EXCL, 0400);
+		ok(fd >= 0 && write(fd, key, 32) == 32, "write a credential");
+		close(fd);
+		setenv("CREDENTIALS_DIRECTORY", cred, 1);
+		db = NULL;
+		ok(kiln_db_open(dbp, &db, &err) == 0 && kiln_secrets_open(data2, db, &s, &err) == 0,
+		   "open with $CREDENTIALS_DIRECTORY/kiln-secrets-key (%s)", err ? err->msg : "");
+		kiln_error_free(&err);
+		ok(s != NULL && strcmp(kiln_secrets_key_path(s), kp) == 0,
+		   "the credential is the key");
+		ok(access(kp2, F_OK) != 0, "no DATA/secrets.key was made");
+		kiln_secrets_close(s);
+		s = NULL;
+		unsetenv("CREDENTIALS_DIRECTORY");
+		ok(kiln_secrets_open(data2, db, &s, &err) < 0 && err && strstr(err->msg, "missing"),
+		   "without the credential: the store's key is missing, refused");
+		kiln_error_free(&err);
+		kiln_db_close(db);
+	}
 	{
 		char cmd[4300];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -25,6 +25,8 @@ int cmd_project(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 /* cmd_policy.c: kiln policy show|reload, kiln secret set|list|rm */
 int cmd_policy(int argc, char **argv);
+/* cmd_egress.c: kiln egress JOB | suggest PROJECT */
+int cmd_egress(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
 
 /* "kiln: " + message on stderr. */

@@ -34,6 +34,7 @@ static void usage(FILE *f)
 	      "  project    create or list projects (admin)\n"
 	      "  token      create, list or revoke API tokens (admin)\n"
 	      "  policy     show a project's policy, reload the policies\n"
+	      "  egress     a job's network attempts; suggest a project's allowlist\n"
 	      "  secret     set, list or remove a project's secrets (admin)\n"
 	      "\n"
 	      "  help       show this help\n"
@@ -66,6 +67,7 @@ int main(int argc, char **argv)
 		{"project", cmd_project},
 		{"token", cmd_token},
 		{"policy", cmd_policy},
+		{"egress", cmd_egress},
 		{"secret", cmd_secret},
 	};
 

@@ -5,6 +5,7 @@
  * that either replaces the current one or is refused.
  */
 #define KILN_SPEC_INTERNAL
+#include "server/egress.h"
 #include "server/policy.h"
 
 #include <dirent.h>
@@ -164,32 +165,14 @@ static int string_list(const struct kiln_ynode *v, const char *name, size_t maxl
 	return 0;
 }
 
-/* "host:port" with an optional leading "*." wildcard label. */
+/* "host:port", "*.domain:port", "203.0.113.7:443" or "[v6]:443": what the
+ * egress proxy matches (egress.c). */
 static bool allow_ok(const char *s)
 {
-	const char *colon = strrchr(s, ':'), *h = s;
-	size_t hl;
-	char *end;
-	long port;
+	struct kiln_egress_rule r;
+	char msg[160];
 
-	if (colon == NULL || colon == s)
-		return false;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 1 || port > 65535)
-		return false;
-	if (strncmp(h, "*.", 2) == 0)
-		h += 2;
-	hl = (size_t)(colon - h);
-	if (hl == 0 || hl > HOST_MAX)
-		return false;
-	for (size_t i = 0; i < hl; i++) {
-		char ch = h[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
-			return false;
-	}
-	return h[0] != '.' && h[0] != '-' && h[hl - 1] != '.';
+	return kiln_egress_rule_parse(s, &r, msg, sizeof(msg));
 }
 
 static int network_field(void *ctx, size_t idx, const char *name, const struct kiln_ynode *v,
@@ -212,9 +195,10 @@ static int network_field(void *ctx, size_t idx, const char *name, const struct k
 		c->p->net_enforce = (enum kiln_policy_enforce)x;
 		return 0;
 	case 2:
-		return string_list(v, "network.allow", HOST_MAX + 10, allow_ok,
-				   "HOST:PORT (a host name, optionally *.domain, and a port)",
-				   &c->p->net_allow, &c->p->nnet_allow, e);
+		return string_list(
+			v, "network.allow", HOST_MAX + 10, allow_ok,
+			"HOST:PORT (a host name, *.domain or an IP address, and a port 1-65535)",
+			&c->p->net_allow, &c->p->nnet_allow, e);
 	default: (void)name; return kiln_yaml_fail(e, v, "internal error: network %zu", idx);
 	}
 }
@@ -980,6 +964,14 @@ int kiln_policy_apply(const struct kiln_policy *p, struct kiln_spec *spec, bool 
 		snprintf(msg, msglen,
 			 "backend: the policy asks for gvisor, which is not available on this "
 			 "server; the job is refused rather than run with weaker isolation");
+		return -1;
+	}
+	if (spec->network != NULL && strcmp(spec->network, "egress") == 0 &&
+	    p->net_mode != KILN_NET_ALLOWLIST) {
+		snprintf(msg, msglen,
+			 "network: egress asked, but the policy of project %s has network.mode "
+			 "none (an allowlist in the policy grants egress)",
+			 p->project[0] ? p->project : "(built-in)");
 		return -1;
 	}
 	if (p->signing_required && !signed_submission) {

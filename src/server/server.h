@@ -90,9 +90,7 @@ void kiln_server_destroy(struct kiln_server *s);
 /* Database handles: a pool opened once at start-up (kiln_server_db_open)
  * and lent out; a handle is used by one thread at a time (db.h). Opening
  * handles while others are in use is avoided on purpose: each open runs
- * the migration check in a write transaction, and closing the descriptor
- * that kiln_db_open() uses to create the file drops the POSIX locks SQLite
- * holds on it for every other handle of this process. Acquire waits up to
+ * the migration check in a write transaction. Acquire waits up to
  * KILN_DB_WAIT_MS for a free handle; NULL with *err when none came. */
 int kiln_server_db_open(struct kiln_server *s, unsigned n, struct kiln_error **err);
 void kiln_server_db_close(struct kiln_server *s);
@@ -189,6 +187,8 @@ struct kiln_req {
 	bool responded;
 	/* the answer is a 401: add WWW-Authenticate */
 	bool unauthorized;
+	/* the answer is a 405: the methods for an Allow header */
+	char allow[48];
 	/* borrowed from the pool while a handler needs it */
 	struct kiln_db *db;
 

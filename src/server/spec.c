@@ -1513,10 +1513,20 @@ static int resource_field(void *ctx, size_t idx, const char *name, const struct 
 
 static int set_network(struct spec_ctx *c, const struct kiln_ynode *v, struct kiln_spec_error *e)
 {
-	(void)c;
-	if (v->type != KILN_YSCALAR || v->len != 4 || memcmp(v->text, "none", 4) != 0)
-		return kiln_yaml_fail(
-			e, v, "network: only 'none' is supported until egress policies exist");
+	const char *val;
+
+	if (v->type == KILN_YSCALAR && v->len == 4 && memcmp(v->text, "none", 4) == 0)
+		val = "none";
+	else if (v->type == KILN_YSCALAR && v->len == 6 && memcmp(v->text, "egress", 6) == 0)
+		val = "egress";
+	else
+		return kiln_yaml_fail(e, v,
+				      "network: expected none, or egress (through kilnd's proxy, "
+				      "to what the project's policy allows)");
+	free(c->s->network);
+	c->s->network = strdup(val);
+	if (c->s->network == NULL)
+		return kiln_yaml_fail(e, v, "network: out of memory");
 	return 0;
 }
 

@@ -9,7 +9,7 @@
  *   artifacts: [out/]          # paths under /workspace to keep; default [out/]
  *   timeout: 10m               # duration, default 1h, max 24h
  *   resources: {memory: 1G, pids: 512, cpus: 2, disk: 2G}
- *   network: none              # only "none" until the egress issue
+ *   network: none              # or egress: kilnd's proxy, to what policy allows
  *   retry: false               # may a job interrupted by a server crash rerun?
  *   env: {NAME: value}         # extra environment (names [A-Za-z_][A-Za-z0-9_]*)
  *   secrets: [DEPLOY_TOKEN]    # secrets asked for (the project's policy must grant them)
@@ -27,7 +27,7 @@
  * - timeout: 90, 30s, 10m, 2h or 1d, > 0 and <= limits->max_timeout;
  * - resources: memory and disk sizes (512M, 2G; > 0), pids (>= 1), cpus (2,
  *   0.5; at most 3 decimals; null = no quota), each <= its limit;
- * - network: "none"; retry: true or false;
+ * - network: "none" or "egress"; retry: true or false;
  * - env: at most 256 NAME: value pairs; values are strings (quote "" for an
  *   empty one); PATH, HOME, USER, LOGNAME, SHELL and TMPDIR are kiln's.
  * Defaults: artifacts [out/], timeout 1h, memory 2G, pids 1024, no CPU quota,

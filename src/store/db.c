@@ -136,6 +136,26 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (job_id, name)"
 	");"
 	"PRAGMA user_version = 2;",
+	/* 3: egress attempts (docs/egress.md): every connection a job's build
+	 * asked kilnd's proxy for, and every packet that bypassed it. */
+	"CREATE TABLE egress ("
+	"  id INTEGER PRIMARY KEY,"
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  project TEXT NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  host TEXT NOT NULL,"
+	"  addr TEXT NOT NULL,"
+	"  port INTEGER NOT NULL,"
+	"  allowed INTEGER NOT NULL,"
+	"  reason TEXT,"
+	"  bytes_up INTEGER NOT NULL,"
+	"  bytes_down INTEGER NOT NULL,"
+	"  duration_ms INTEGER NOT NULL"
+	");"
+	"CREATE INDEX egress_by_job ON egress(job_id, id);"
+	"CREATE INDEX egress_by_project ON egress(project, kind, host, port);"
+	"PRAGMA user_version = 3;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -579,19 +599,25 @@ int kiln_db_open(const char *path, struct kiln_db **out, struct kiln_error **err
 		return kiln_error_set(err, ENOMEM, "database %s", path);
 	}
 	/* Create the file ourselves so that it (and the -wal/-shm files,
-	 * which SQLite gives the same mode) is private from the start. */
+	 * which SQLite gives the same mode) is private from the start. Only
+	 * when it does not exist yet: closing a descriptor of a file drops
+	 * every POSIX lock this process holds on it, SQLite's included, so an
+	 * existing database is never opened here behind SQLite's back. */
 	if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0) {
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+			      0600);
 
-		if (fd < 0) {
-			kiln_error_set(err, errno, "database %s: open", path);
+		if (fd < 0 && errno != EEXIST) {
+			kiln_error_set(err, errno, "database %s: create", path);
 			kiln_db_close(db);
 			return -1;
 		}
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 	}
 	rc = sqlite3_open_v2(path, &db->h,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX |
+				     SQLITE_OPEN_NOFOLLOW,
 			     NULL);
 	if (rc != SQLITE_OK) {
 		db_fail(db, rc, 0, err, "open");
@@ -631,6 +657,11 @@ int kiln_db_integrity_check(struct kiln_db *db, struct kiln_error **err)
 			       "foreign key check failed: table %s row %lld", col_text(fk, 0),
 			       (long long)sqlite3_column_int64(fk, 1));
 	return 0;
+}
+
+int kiln_db_schema_supported(void)
+{
+	return SCHEMA_VERSION;
 }
 
 int kiln_db_schema_version(struct kiln_db *db)
@@ -936,7 +967,7 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 		       struct kiln_error **err)
 {
 	json_t *spec;
-	int rc;
+	int rc, n;
 
 	if (!kiln_project_name_valid(j->project))
 		return kiln_error_set(err, EINVAL, "job: bad project name");
@@ -953,22 +984,42 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 		return kiln_error_set(err, EINVAL, "job: parsed spec is not a JSON object");
 	}
 	json_decref(spec);
-	if (run(db, err, &rc, "insert job",
+	if (j->max_queued > INT64_MAX)
+		return kiln_error_set(err, EINVAL, "job: max_queued out of range");
+	n = run(db, err, &rc, "insert job",
 		"INSERT INTO jobs (project, state, spec_text, spec_json, spec_sha256, "
 		"source_sha256,"
 		" source_bytes, retry_safe, created_at, submitted_by, policy_digest)"
-		" VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		"sssssIiIsS", j->project, j->spec_text, j->spec_json, j->spec_sha256,
+		" SELECT ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?"
+		" WHERE ? = 0 OR (SELECT count(*) FROM jobs WHERE project = ? AND state = "
+		"'queued') < ?",
+		"sssssIiIsSIsI", j->project, j->spec_text, j->spec_json, j->spec_sha256,
 		j->source_sha256, (int64_t)j->source_bytes, j->retry_safe ? 1 : 0, now_s(),
-		j->submitted_by, j->policy_digest) < 0) {
+		j->submitted_by, j->policy_digest, (int64_t)j->max_queued, j->project,
+		(int64_t)j->max_queued);
+	if (n < 0) {
 		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
 			kiln_error_free(err);
 			return kiln_error_set(err, ENOENT, "no project %s", j->project);
 		}
 		return -1;
 	}
+	if (n == 0)
+		return kiln_error_set(err, EAGAIN, "project %s already has %" PRIu64 " queued jobs",
+				      j->project, j->max_queued);
 	*id = sqlite3_last_insert_rowid(db->h);
 	return 0;
+}
+
+int64_t kiln_db_jobs_queued(struct kiln_db *db, const char *project, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err, "SELECT count(*) FROM jobs WHERE project = ? AND state = 'queued'",
+		      "s", project);
+
+	if (st == NULL || step(db, st, err, "count queued jobs") <= 0)
+		return -1;
+	return sqlite3_column_int64(st, 0);
 }
 
 json_t *kiln_db_job_get(struct kiln_db *db, int64_t id, struct kiln_error **err)
@@ -1397,6 +1448,88 @@ json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_erro
 		"I", job);
 
 	return list_rows(db, st, "artifacts", artifact_row, err);
+}
+
+/* ---- egress ------------------------------------------------------------ */
+
+int kiln_db_egress_add(struct kiln_db *db, int64_t job, const char *project, json_t *attempts,
+		       struct kiln_error **err)
+{
+	size_t i;
+	json_t *a;
+
+	if (json_array_size(attempts) == 0)
+		return 0;
+	if (tx_begin(db, err) < 0)
+		return -1;
+	json_array_foreach(attempts, i, a)
+	{
+		const char *reason = json_string_value(json_object_get(a, "reason"));
+
+		if (run(db, err, NULL, "record egress",
+			"INSERT INTO egress (job_id, project, at, kind, host, addr, port, allowed, "
+			"reason, bytes_up, bytes_down, duration_ms)"
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			"IsIsssIiSIII", job, project,
+			(int64_t)json_integer_value(json_object_get(a, "at")),
+			json_string_value(json_object_get(a, "kind")),
+			json_string_value(json_object_get(a, "host")),
+			json_string_value(json_object_get(a, "addr")),
+			(int64_t)json_integer_value(json_object_get(a, "port")),
+			json_is_true(json_object_get(a, "allowed")) ? 1 : 0, reason ? reason : "",
+			(int64_t)json_integer_value(json_object_get(a, "bytes_up")),
+			(int64_t)json_integer_value(json_object_get(a, "bytes_down")),
+			(int64_t)json_integer_value(json_object_get(a, "duration_ms"))) < 0) {
+			tx_rollback(db);
+			return -1;
+		}
+	}
+	return tx_commit(db, err);
+}
+
+static json_t *egress_row(sqlite3_stmt *st)
+{
+	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:I, s:b, s:o, s:I, s:I, s:I}", "at",
+			      col_json_time(st, 0), "kind", col_json_str(st, 1), "host",
+			      col_json_str(st, 2), "addr", col_json_str(st, 3), "port",
+			      (json_int_t)sqlite3_column_int64(st, 4), "allowed",
+			      sqlite3_column_int(st, 5), "reason", col_json_str(st, 6), "bytes_up",
+			      (json_int_t)sqlite3_column_int64(st, 7), "bytes_down",
+			      (json_int_t)sqlite3_column_int64(st, 8), "duration_ms",
+			      (json_int_t)sqlite3_column_int64(st, 9));
+	return o;
+}
+
+json_t *kiln_db_egress_list(struct kiln_db *db, int64_t job, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err,
+		      "SELECT at, kind, host, addr, port, allowed, reason, bytes_up, bytes_down,"
+		      " duration_ms FROM egress WHERE job_id = ? ORDER BY id",
+		      "I", job);
+
+	return list_rows(db, st, "attempts", egress_row, err);
+}
+
+static json_t *suggest_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:o, s:I, s:I, s:I}", "host", col_json_str(st, 0), "port",
+			 (json_int_t)sqlite3_column_int64(st, 1), "attempts",
+			 (json_int_t)sqlite3_column_int64(st, 2), "jobs",
+			 (json_int_t)sqlite3_column_int64(st, 3));
+}
+
+json_t *kiln_db_egress_destinations(struct kiln_db *db, const char *project,
+				    struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err,
+		      "SELECT host, port, count(*), count(DISTINCT job_id) FROM egress"
+		      " WHERE project = ? AND kind IN ('connect', 'http') AND host != ''"
+		      " GROUP BY host, port ORDER BY host, port",
+		      "s", project);
+
+	return list_rows(db, st, "destinations", suggest_row, err);
 }
 
 /* ---- policies and secrets ---------------------------------------------- */

@@ -106,10 +106,18 @@ int kiln_api_policy_reload(struct kiln_req *r)
 		return ret;
 	}
 	if (rc > 0) {
-		json_t *e =
-			json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "policy_invalid", "message",
-				  "the policy set was refused; the previous one stays in force",
-				  "problems", problems ? problems : "");
+		char msg[1200], first[1024] = "";
+		json_t *e;
+
+		if (problems != NULL)
+			snprintf(first, sizeof(first), "%.*s", (int)strcspn(problems, "\n"),
+				 problems);
+		snprintf(msg, sizeof(msg),
+			 "the policy set was refused (%d problem(s)), the previous one stays in "
+			 "force: %s",
+			 rc, first);
+		e = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "policy_invalid", "message",
+			      msg, "problems", problems ? problems : "");
 		free(problems);
 		return kiln_reply_json(r, 422, e);
 	}

@@ -32,10 +32,14 @@
 #include "server/job.h"
 #include "server/policy.h"
 #include "server/server.h"
+#include "server/provenance.h"
 #include "server/spec.h"
+#include "server/trust.h"
 #include "store/cas.h"
 #include "store/db.h"
 #include "store/logs.h"
+#include "trust/manifest.h"
+#include "trust/minisign.h"
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.0.0"
@@ -47,6 +51,7 @@
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX	   500
 #define POST_BUFFER	   (32 * 1024)
+#define SIGNATURE_MAX	   (KILN_MINISIGN_TRUSTED_MAX + 1024)
 
 enum route {
 	R_NONE,
@@ -62,8 +67,12 @@ enum route {
 	R_ARTIFACT,
 	R_POLICIES_RELOAD,
 	R_POLICY,
+	R_SECRETS,
+	R_SECRET,
 	R_JOB_EGRESS,
 	R_EGRESS_SUGGEST,
+	R_JOB_PROVENANCE,
+	R_KEYS,
 	R_AUDIT_KEY,
 	R_AUDIT_CHECKPOINT,
 	R_AUDIT_TILE,
@@ -95,8 +104,13 @@ static const struct endpoint endpoints[] = {
 	{R_ARTIFACT, "GET", KILN_SCOPE_READ, false, B_NONE},
 	{R_POLICIES_RELOAD, "POST", KILN_SCOPE_ADMIN, true, B_NONE},
 	{R_POLICY, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_SECRETS, "GET", KILN_SCOPE_ADMIN, true, B_NONE},
+	{R_SECRET, "POST", KILN_SCOPE_ADMIN, true, B_JSON},
+	{R_SECRET, "DELETE", KILN_SCOPE_ADMIN, true, B_NONE},
 	{R_JOB_EGRESS, "GET", KILN_SCOPE_READ, false, B_NONE},
 	{R_EGRESS_SUGGEST, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_JOB_PROVENANCE, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_KEYS, "GET", 0, false, B_NONE},
 	/* The verifier key and the checkpoint are public, so that anyone
 	 * can watch the log grow; the tiles hold every project's entries:
 	 * read scope and a token for all projects (docs/audit.md). */
@@ -183,8 +197,29 @@ static enum route parse_route(struct kiln_req *r)
 	u += 4;
 	if (strcmp(u, "health") == 0)
 		return R_HEALTH;
+	if (strcmp(u, "keys") == 0)
+		return R_KEYS;
 	if (strcmp(u, "projects") == 0)
 		return R_PROJECTS;
+	if (strncmp(u, "projects/", 9) == 0) {
+		/* projects/{project}/secrets[/{name}] */
+		char proj[80];
+		p = u + 9;
+		slash = strchr(p, '/');
+		if (slash == NULL || (size_t)(slash - p) >= sizeof(proj))
+			return R_NONE;
+		memcpy(proj, p, (size_t)(slash - p));
+		proj[slash - p] = '\0';
+		if (!kiln_project_name_valid(proj))
+			return R_NONE;
+		snprintf(r->arg, sizeof(r->arg), "%s", proj);
+		if (strcmp(slash, "/secrets") == 0)
+			return R_SECRETS;
+		if (strncmp(slash, "/secrets/", 9) != 0 || !kiln_secret_name_valid(slash + 9))
+			return R_NONE;
+		snprintf(r->arg2, sizeof(r->arg2), "%s", slash + 9);
+		return R_SECRET;
+	}
 	if (strcmp(u, "tokens") == 0)
 		return R_TOKENS;
 	if (strncmp(u, "tokens/", 7) == 0) {
@@ -211,6 +246,8 @@ static enum route parse_route(struct kiln_req *r)
 			return R_JOB_ARTIFACTS;
 		if (strcmp(slash, "/egress") == 0)
 			return R_JOB_EGRESS;
+		if (strcmp(slash, "/provenance") == 0)
+			return R_JOB_PROVENANCE;
 		return R_NONE;
 	}
 	if (strncmp(u, "egress/", 7) == 0) {
@@ -393,6 +430,14 @@ static int reply_job(struct kiln_req *r, struct kiln_db *db, unsigned status)
 			return kiln_reply_error(r, 404, "not_found", "no job %" PRId64, r->job);
 		}
 		return reply_db_error(r, &err, "read job");
+	}
+	{
+		/* The secrets the job was granted: names and versions only. */
+		json_t *g = kiln_db_job_secret_grants(db, r->job, &err);
+		kiln_error_free(&err);
+		json_object_set_new(j, "secrets_granted",
+				    g ? json_incref(json_object_get(g, "secrets")) : json_array());
+		json_decref(g);
 	}
 	return kiln_reply_json(r, status, j);
 }
@@ -1234,6 +1279,42 @@ static int h_job_log(struct kiln_req *r)
 	return kiln_reply(r, 200, resp);
 }
 
+/* ---- provenance and keys (docs/provenance.md) ---- */
+
+static int h_job_provenance(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	char *env;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	if (job_access(r, db, &ret) < 0)
+		return ret;
+	env = kiln_db_provenance_get(db, r->job, &err);
+	if (env == NULL) {
+		if (err != NULL && err->code == ENOENT) {
+			kiln_error_free(&err);
+			return kiln_reply_error(r, 404, "not_found",
+						"job %" PRId64 " has no provenance (not finished, "
+						"or no artifacts)",
+						r->job);
+		}
+		return reply_db_error(r, &err, "read provenance");
+	}
+	return kiln_reply_text(r, 200, env, "application/vnd.dsse.envelope.v1+json");
+}
+
+static int h_keys(struct kiln_req *r)
+{
+	json_t *j = r->s->provkey ? kiln_provkey_json(r->s->provkey) : NULL;
+
+	if (j == NULL)
+		return kiln_reply_error(r, 500, "internal", "no provenance key");
+	return kiln_reply_json(r, 200, j);
+}
+
 /* ---- POST /v1/jobs ---- */
 
 struct kiln_upload {
@@ -1245,6 +1326,9 @@ struct kiln_upload {
 	size_t spec_len;
 	char project[PROJECT_MAX + 1];
 	size_t project_len;
+	/* a signed submission (docs/signing.md): NULL when absent */
+	char *manifest, *signature;
+	size_t manifest_len, signature_len;
 	bool failed; /* the first error is kept and answered at the end */
 	unsigned status;
 	char code[32];
@@ -1353,6 +1437,33 @@ static enum MHD_Result upload_part(void *cls, enum MHD_ValueKind kind, const cha
 		u->spec[u->spec_len] = '\0';
 		return MHD_YES;
 	}
+	if (strcmp(key, "manifest") == 0 || strcmp(key, "signature") == 0) {
+		bool m = key[0] == 'm';
+		char **buf = m ? &u->manifest : &u->signature;
+		size_t *len = m ? &u->manifest_len : &u->signature_len;
+		size_t cap = m ? KILN_MANIFEST_MAX : SIGNATURE_MAX;
+		char *nb;
+
+		if (off == 0 && *buf != NULL) {
+			upload_fail(u, 400, "bad_request", "form field '%s' given twice", key);
+			return MHD_NO;
+		}
+		if (*len + size > cap) {
+			upload_fail(u, 400, "manifest_invalid",
+				    "form field '%s' is larger than %zu bytes", key, cap);
+			return MHD_NO;
+		}
+		nb = realloc(*buf, *len + size + 1);
+		if (nb == NULL) {
+			upload_fail(u, 500, "internal", "out of memory");
+			return MHD_NO;
+		}
+		*buf = nb;
+		memcpy(nb + *len, data, size);
+		*len += size;
+		nb[*len] = '\0';
+		return MHD_YES;
+	}
 	if (strcmp(key, "project") == 0) {
 		if (off == 0 && u->project_len > 0) {
 			upload_fail(u, 400, "bad_request", "form field 'project' given twice");
@@ -1371,7 +1482,9 @@ static enum MHD_Result upload_part(void *cls, enum MHD_ValueKind kind, const cha
 		char safe[64];
 		kiln_sanitize(safe, sizeof(safe), key);
 		upload_fail(u, 400, "bad_request",
-			    "unknown form field '%s' (expected project, spec, source)", safe);
+			    "unknown form field '%s' (expected project, spec, source, manifest, "
+			    "signature)",
+			    safe);
 	}
 	return MHD_NO;
 }
@@ -1430,7 +1543,7 @@ static int reply_spec_error(struct kiln_req *r, const struct kiln_spec_error *se
 
 struct submission {
 	struct kiln_req *r;
-	const char *project, *spec_sha256, *source_sha256, *policy_digest;
+	const char *project, *spec_sha256, *source_sha256, *policy_digest, *signer_key;
 	uint64_t source_bytes;
 };
 
@@ -1448,9 +1561,32 @@ static int record_submission(void *ctx, struct kiln_db *db, int64_t id, struct k
 		      "source_bytes", (json_int_t)sub->source_bytes);
 	if (f != NULL && sub->policy_digest != NULL && sub->policy_digest[0] != '\0')
 		json_object_set_new(f, "policy_digest", json_string(sub->policy_digest));
+	if (f != NULL && sub->signer_key != NULL)
+		json_object_set_new(f, "signer_key", json_string(sub->signer_key));
 	rc = kiln_audit_append(sub->r->s, db, "submission.accepted", actor, f, err);
 	json_decref(f);
 	return rc;
+}
+
+/* A refused signed (or unsigned) submission: recorded, logged, answered. */
+static int reply_rejected(struct kiln_req *r, struct kiln_db *db, struct kiln_upload *u,
+			  const struct kiln_reject *rej)
+{
+	struct kiln_error *err = NULL;
+	char safe[600];
+
+	upload_fail(u, rej->status, rej->code, "%s", rej->msg);
+	kiln_sanitize(safe, sizeof(safe), rej->msg);
+	if (rej->status < 500) {
+		kiln_logf("submission to %s refused (%s, by %s): %s", u->project, rej->code,
+			  r->auth.token_id, safe);
+		if (kiln_db_rejection_add(db, u->project, r->auth.token_id, rej->code,
+					  rej->key_id[0] ? rej->key_id : NULL, safe, &err) < 0) {
+			kiln_logf("record the refusal: %s", err ? err->msg : "?");
+			kiln_error_free(&err);
+		}
+	}
+	return kiln_reply_error(r, rej->status, rej->code, "%s", rej->msg);
 }
 
 static int h_jobs_post(struct kiln_req *r)
@@ -1467,9 +1603,13 @@ static int h_jobs_post(struct kiln_req *r)
 	json_t *spec_json;
 	char *spec_text;
 	struct kiln_db *db;
+	struct kiln_signed signed_;
+	struct kiln_reject rej;
 	int64_t id = 0, queued;
 	int ret;
 
+	memset(&rej, 0, sizeof(rej));
+	memset(&signed_, 0, sizeof(signed_));
 	if (r->body_too_large) {
 		size_text(r->s->cfg.max_body, lim, sizeof(lim));
 		upload_fail(u, 413, "too_large", "the request body is larger than %s", lim);
@@ -1518,6 +1658,24 @@ static int h_jobs_post(struct kiln_req *r)
 		upload_fail(u, 400, "spec_invalid", "%s", se.message);
 		return reply_spec_error(r, &se);
 	}
+	if (u->w == NULL || u->source_bytes == 0) {
+		kiln_spec_free(spec);
+		upload_fail(u, 400, "archive_invalid",
+			    "missing or empty form field 'source' (a .tar.gz of the source tree)");
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+	}
+	/* A signed submission: checked against digests computed here, before
+	 * anything is stored. */
+	kiln_sha256_buf(u->spec, u->spec_len, spec_hex);
+	if (kiln_cas_writer_digest(u->w, source_hex) < 0 ||
+	    kiln_submission_check(r->s, db, u->project, spec_hex, source_hex, u->manifest,
+				  u->manifest_len, u->signature, u->signature_len, &signed_,
+				  &rej) < 0) {
+		kiln_spec_free(spec);
+		if (rej.status == 0)
+			return kiln_reply_error(r, 500, "internal", "cannot hash the source");
+		return reply_rejected(r, db, u, &rej);
+	}
 	{
 		struct kiln_policy_set *ps = kiln_policy_current();
 		char msg[512];
@@ -1526,8 +1684,8 @@ static int h_jobs_post(struct kiln_req *r)
 			kiln_spec_free(spec);
 			return kiln_reply_error(r, 503, "unavailable", "no policy set is loaded");
 		}
-		if (kiln_policy_apply(kiln_policy_lookup(ps, u->project), spec, false, msg,
-				      sizeof(msg)) < 0) {
+		if (kiln_policy_apply(kiln_policy_lookup(ps, u->project), spec, signed_.present,
+				      msg, sizeof(msg)) < 0) {
 			kiln_policy_set_unref(ps);
 			kiln_spec_free(spec);
 			upload_fail(u, 403, "policy_denied", "%s", msg);
@@ -1536,12 +1694,6 @@ static int h_jobs_post(struct kiln_req *r)
 		snprintf(policy_digest, sizeof(policy_digest), "%s",
 			 kiln_policy_lookup(ps, u->project)->digest);
 		kiln_policy_set_unref(ps);
-	}
-	if (u->w == NULL || u->source_bytes == 0) {
-		kiln_spec_free(spec);
-		upload_fail(u, 400, "archive_invalid",
-			    "missing or empty form field 'source' (a .tar.gz of the source tree)");
-		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
 	}
 	spec_json = kiln_spec_to_json(spec);
 	spec_text = spec_json ? json_dumps(spec_json, JSON_COMPACT) : NULL;
@@ -1578,7 +1730,6 @@ static int h_jobs_post(struct kiln_req *r)
 		return reply_db_error(r, &err, "store source");
 	}
 	u->w = NULL;
-	kiln_sha256_buf(u->spec, u->spec_len, spec_hex);
 	memset(&jn, 0, sizeof(jn));
 	jn.project = u->project;
 	jn.spec_text = u->spec;
@@ -1590,6 +1741,8 @@ static int h_jobs_post(struct kiln_req *r)
 	jn.submitted_by = r->auth.token_id;
 	jn.max_queued = r->s->cfg.max_queued;
 	jn.policy_digest = policy_digest;
+	jn.signer_key = signed_.present ? signed_.key_id : NULL;
+	jn.nonce = signed_.present ? signed_.nonce : NULL;
 	/* submission.accepted commits with the job, or neither does. */
 	sub.r = r;
 	sub.project = u->project;
@@ -1597,6 +1750,7 @@ static int h_jobs_post(struct kiln_req *r)
 	sub.source_sha256 = source_hex;
 	sub.source_bytes = source_size;
 	sub.policy_digest = policy_digest;
+	sub.signer_key = jn.signer_key;
 	jn.in_tx = record_submission;
 	jn.in_tx_ctx = &sub;
 	ret = kiln_db_job_insert(db, &jn, &id, &err);
@@ -1610,6 +1764,18 @@ static int h_jobs_post(struct kiln_req *r)
 					"project %s already has %" PRIu64
 					" queued jobs (limits.queued_per_project); try again later",
 					u->project, r->s->cfg.max_queued);
+	}
+	if (ret < 0 && err != NULL && err->code == EEXIST && signed_.present) {
+		/* The same nonce won a race with this request. */
+		kiln_error_free(&err);
+		memset(&rej, 0, sizeof(rej));
+		rej.status = 409;
+		snprintf(rej.code, sizeof(rej.code), "nonce_replayed");
+		snprintf(rej.key_id, sizeof(rej.key_id), "%s", signed_.key_id);
+		snprintf(rej.msg, sizeof(rej.msg),
+			 "the manifest's nonce was used already: this signed submission is a "
+			 "replay");
+		return reply_rejected(r, db, u, &rej);
 	}
 	if (ret < 0)
 		return reply_db_error(r, &err, "record job");
@@ -1629,6 +1795,8 @@ static void upload_free(struct kiln_upload *u)
 		MHD_destroy_post_processor(u->pp);
 	kiln_cas_abort(u->w);
 	free(u->spec);
+	free(u->manifest);
+	free(u->signature);
 	free(u);
 }
 
@@ -1815,8 +1983,13 @@ static int api_finish(struct kiln_req *r)
 	case R_ARTIFACT: return h_artifact(r);
 	case R_POLICIES_RELOAD: return kiln_api_policy_reload(r);
 	case R_POLICY: return kiln_api_policy_show(r, r->arg);
+	case R_SECRETS: return kiln_api_secrets_list(r);
+	case R_SECRET:
+		return ep->body == B_JSON ? kiln_api_secret_set(r) : kiln_api_secret_delete(r);
 	case R_JOB_EGRESS: return h_job_egress(r);
 	case R_EGRESS_SUGGEST: return h_egress_suggest(r);
+	case R_JOB_PROVENANCE: return h_job_provenance(r);
+	case R_KEYS: return h_keys(r);
 	case R_AUDIT_KEY: return h_audit(r, "key");
 	case R_AUDIT_CHECKPOINT: return h_audit(r, "checkpoint");
 	case R_AUDIT_TILE: return h_audit(r, r->arg);

@@ -53,6 +53,7 @@ void kiln_config_defaults(struct kiln_config *c)
 	c->egress_bytes = 2 * GIB;
 	c->egress_idle = 60;
 	c->egress_lifetime = 30 * 60;
+	c->signing_window = 600;
 	kiln_spec_limits_default(&c->spec_limits);
 }
 
@@ -66,8 +67,9 @@ void kiln_config_free(struct kiln_config *c)
 	free(c->tls_key);
 	free(c->policies);
 	free(c->egress_hosts);
+	free(c->builder_id);
 	c->data = c->listen_host = c->tls_cert = c->tls_key = c->policies = NULL;
-	c->egress_hosts = NULL;
+	c->egress_hosts = c->builder_id = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -254,6 +256,7 @@ struct cfg_ctx {
 static const char *const top_keys[] = {
 	"data",	  "listen",	  "workers",	 "tls",	     "allow_insecure_listen",
 	"limits", "max_attempts", "spec_limits", "policies", "egress",
+	"builder_id", "signing_window",
 	NULL};
 enum {
 	C_DATA,
@@ -266,6 +269,8 @@ enum {
 	C_SPEC,
 	C_POLICIES,
 	C_EGRESS,
+	C_BUILDER,
+	C_WINDOW,
 };
 
 static const char *const egress_keys[] = {"connections", "concurrent", "bytes", "idle",
@@ -320,6 +325,27 @@ static int set_listen(struct cfg_ctx *x, const char *name, const struct kiln_yno
 	free(s);
 	x->t->listen_host = host;
 	x->t->listen_port = port;
+	return 0;
+}
+
+/* A URI: a scheme, ':', then printable ASCII without spaces. */
+static int set_builder(struct cfg_ctx *x, const char *name, const struct kiln_ynode *v,
+		       struct kiln_spec_error *e)
+{
+	char *p = NULL, *colon;
+
+	if (kiln_yaml_string(v, name, 512, &p, e) < 0)
+		return -1;
+	colon = strchr(p, ':');
+	for (char *c = p; *c != '\0'; c++)
+		if (*c <= ' ' || *c >= 0x7f)
+			colon = NULL;
+	if (colon == NULL || colon == p || colon[1] == '\0') {
+		free(p);
+		return kiln_yaml_fail(
+			e, v, "%s: expected a URI like https://ci.example.org/kilnd/1", name);
+	}
+	x->t->builder_id = p;
 	return 0;
 }
 
@@ -483,6 +509,8 @@ static int top_field(void *ctx, size_t idx, const char *name, const struct kiln_
 	case C_SPEC: return kiln_yaml_walk(v, name, spec_limit_keys, spec_limit_field, x, e);
 	case C_POLICIES: return set_data(x, name, v, e);
 	case C_EGRESS: return kiln_yaml_walk(v, name, egress_keys, egress_field, x, e);
+	case C_BUILDER: return set_builder(x, name, v, e);
+	case C_WINDOW: return kiln_yaml_duration(v, name, 7 * 86400, &x->t->signing_window, e);
 	default: return kiln_yaml_fail(e, v, "internal error: key %zu", idx);
 	}
 }
@@ -502,6 +530,8 @@ static void free_unshared(struct kiln_config *a, const struct kiln_config *b)
 		free(a->policies);
 	if (a->egress_hosts != b->egress_hosts)
 		free(a->egress_hosts);
+	if (a->builder_id != b->builder_id)
+		free(a->builder_id);
 }
 
 int kiln_config_parse(const char *file, const char *text, size_t len, struct kiln_config *c,

@@ -37,6 +37,9 @@
  *     idle: 60s                    # a connection with no traffic is closed
  *     lifetime: 30m                # a connection is closed after this
  *     hosts: {name: 203.0.113.7}   # TEST ONLY: names the proxy resolves itself
+ *   builder_id: urn:kiln:builder:HOSTNAME   # provenance runDetails.builder.id (a URI)
+ *   signing_window: 10m            # a signed manifest's creation time must be
+ *                                  # within this of the server's clock (1s-7d)
  *
  * kiln_config_parse does not judge the combination of listen, tls and
  * allow_insecure_listen: flags may still change them. The caller checks,
@@ -75,6 +78,8 @@ struct kiln_config {
 	unsigned egress_idle, egress_lifetime;
 	/* test-only "name address\n" lines the proxy uses before DNS, or NULL */
 	char *egress_hosts;
+	char *builder_id;	 /* NULL: urn:kiln:builder:<hostname> (main.c) */
+	uint64_t signing_window; /* seconds */
 };
 
 /* Overwrites *c without freeing anything. data and listen_host are NULL only

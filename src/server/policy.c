@@ -265,6 +265,17 @@ static int set_secrets(struct pctx *c, const struct kiln_ynode *v, struct kiln_s
 		snprintf(path, sizeof(path), "secrets.%s", s->name);
 		if (kiln_yaml_walk(val, path, secret_keys, secret_field, &sc, e) < 0)
 			return -1;
+		if (s->env) {
+			static const char *const reserved[] = {"PATH",	  "HOME",  "USER",
+							       "LOGNAME", "SHELL", "TMPDIR"};
+
+			for (size_t r = 0; r < sizeof(reserved) / sizeof(reserved[0]); r++)
+				if (strcmp(s->name, reserved[r]) == 0)
+					return kiln_yaml_fail(e, k,
+							      "secrets.%s: env: true would replace "
+							      "%s, which kiln sets",
+							      s->name, s->name);
+		}
 	}
 	return 0;
 }

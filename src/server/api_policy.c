@@ -169,6 +169,31 @@ int kiln_api_policy_show(struct kiln_req *r, const char *project)
 
 /* ---- /v1/projects/{project}/secrets ---- */
 
+/* Inside the caller's kiln_db_begin: record, commit; roll back on any
+ * failure. 0, or -1 with the 500 answer queued in *ret. */
+static int record_commit(struct kiln_req *r, struct kiln_db *db, const char *kind, json_t *f,
+			 int *ret)
+{
+	struct kiln_error *err = NULL;
+	char actor[64];
+	int rc;
+
+	snprintf(actor, sizeof(actor), "token:%s", r->auth.token_id);
+	rc = kiln_audit_append(r->s, db, kind, actor, f, &err);
+	json_decref(f);
+	if (rc < 0)
+		kiln_db_rollback(db);
+	else
+		rc = kiln_db_commit(db, &err); /* rolls back itself on failure */
+	if (rc < 0) {
+		kiln_logf("%s: %s", kind, err ? err->msg : "?");
+		kiln_error_free(&err);
+		*ret = kiln_reply_error(r, 500, "internal", "recording in the audit log failed");
+		return -1;
+	}
+	return 0;
+}
+
 int kiln_api_secret_set(struct kiln_req *r)
 {
 	struct kiln_error *err = NULL;
@@ -209,8 +234,17 @@ int kiln_api_secret_set(struct kiln_req *r)
 		goto out;
 	}
 	r->db = db;
+	/* The new version and its audit entry commit together. */
+	if (kiln_db_begin(db, &err) < 0) {
+		kiln_logf("secret set: %s", err ? err->msg : "?");
+		kiln_error_free(&err);
+		ret = kiln_reply_error(r, 500, "internal", "storing the secret failed");
+		goto out;
+	}
 	if (kiln_secret_set(r->s->secrets, db, r->arg, r->arg2, val, len, &version, &err) < 0) {
 		int code = err ? err->code : EIO;
+
+		kiln_db_rollback(db);
 		char msg[KILN_ERROR_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", err ? err->msg : "?");
@@ -226,6 +260,11 @@ int kiln_api_secret_set(struct kiln_req *r)
 		}
 		goto out;
 	}
+	if (record_commit(r, db, "secret.set",
+			  json_pack("{s:s,s:s,s:I}", "project", r->arg, "secret", r->arg2,
+				    "version", (json_int_t)version),
+			  &ret) < 0)
+		goto out;
 	kiln_logf("secret %s of project %s set (version %" PRId64 ") by %s", r->arg2, r->arg,
 		  version, r->auth.token_id);
 	ret = kiln_reply_json(r, 201,
@@ -271,13 +310,25 @@ int kiln_api_secret_delete(struct kiln_req *r)
 		return kiln_reply_error(r, 503, "unavailable", "the server is busy; try again");
 	}
 	r->db = db;
+	if (kiln_db_begin(db, &err) < 0) {
+		kiln_error_free(&err);
+		return kiln_reply_error(r, 500, "internal", "removing the secret failed");
+	}
 	if (kiln_db_secret_delete(db, r->arg, r->arg2, &err) < 0) {
 		bool missing = err && err->code == ENOENT;
+		kiln_db_rollback(db);
 		kiln_error_free(&err);
 		if (missing)
 			return kiln_reply_error(r, 404, "not_found", "project %s has no secret %s",
 						r->arg, r->arg2);
 		return kiln_reply_error(r, 500, "internal", "removing the secret failed");
+	}
+	{
+		int ret;
+		if (record_commit(r, db, "secret.removed",
+				  json_pack("{s:s,s:s}", "project", r->arg, "secret", r->arg2),
+				  &ret) < 0)
+			return ret;
 	}
 	kiln_logf("secret %s of project %s removed by %s", r->arg2, r->arg, r->auth.token_id);
 	return kiln_reply_empty(r, 204);

@@ -904,6 +904,19 @@ static void final_note(struct job_run *j, const struct run_summary *r)
  * kiln_policy_apply checked), record each grant (name and version, never
  * the value), and set up the masker with every one of them. From here on
  * every note passes through the masker too. */
+/* secret.granted: the name and version, never the value. */
+static int audit_grant(struct job_run *j, const char *name, int64_t version, bool env,
+		       struct kiln_error **err)
+{
+	json_t *f = json_pack("{s:I,s:s,s:s,s:I,s:b}", "job", (json_int_t)j->id, "project",
+			      j->project ? j->project : "", "secret", name, "version",
+			      (json_int_t)version, "env", env);
+	int rc = kiln_audit_append(j->wk->s, j->db, "secret.granted", j->wk->name, f, err);
+
+	json_decref(f);
+	return rc;
+}
+
 static int grant_secrets(struct job_run *j, const struct kiln_policy *pol,
 			 const struct kiln_spec *spec, const char *project)
 {
@@ -945,7 +958,13 @@ static int grant_secrets(struct job_run *j, const struct kiln_policy *pol,
 			fail_internal(j, "secret_unavailable");
 			return -1;
 		}
-		if (kiln_db_job_secret_grant(j->db, j->id, v->name, v->version, &err) < 0) {
+		/* The grant and its audit entry commit together; unrecorded,
+		 * the job does not run. */
+		if (kiln_db_begin(j->db, &err) < 0 ||
+		    kiln_db_job_secret_grant(j->db, j->id, v->name, v->version, &err) < 0 ||
+		    audit_grant(j, v->name, v->version, g->env, &err) < 0 ||
+		    kiln_db_commit(j->db, &err) < 0) {
+			kiln_db_rollback(j->db);
 			set_error(j, "record the grant of %s: %s", v->name, err ? err->msg : "?");
 			kiln_error_free(&err);
 			fail_internal(j, "internal");

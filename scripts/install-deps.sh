@@ -9,6 +9,7 @@ PKGS=(
   libseccomp-dev libjansson-dev libarchive-dev libsqlite3-dev libsodium-dev
   libmicrohttpd-dev libfyaml-dev libcurl4-openssl-dev sqlite3
   bubblewrap iproute2 util-linux procps coreutils python3 curl
+  prometheus chromium chromium-driver python3-websocket
 )
 
 missing=()

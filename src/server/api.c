@@ -28,6 +28,7 @@
 #include "core/sys.h"
 #include "core/util.h"
 #include "server/job.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "server/spec.h"
 #include "store/cas.h"
@@ -1175,6 +1176,7 @@ static int reply_spec_error(struct kiln_req *r, const struct kiln_spec_error *se
 		json_object_set_new(e, "line", json_integer(se->line));
 		json_object_set_new(e, "column", json_integer(se->column));
 	}
+	snprintf(r->err_code, sizeof(r->err_code), "spec_invalid");
 	return kiln_reply_json(r, 400, j);
 }
 
@@ -1360,13 +1362,20 @@ static int api_begin(struct kiln_req *r)
 
 	if ((db = db_or_reply(r, &ret)) == NULL)
 		return ret;
-	ar = kiln_auth_check(db, header(r, MHD_HTTP_HEADER_AUTHORIZATION), &r->auth);
+	/* The dashboard's session cookie stands in for the token on GET
+	 * requests only (ui.c): nothing that changes state rides on a cookie. */
+	if (header(r, MHD_HTTP_HEADER_AUTHORIZATION) == NULL && strcmp(r->method, "GET") == 0)
+		ar = kiln_ui_cookie_auth(r, db);
+	else
+		ar = kiln_auth_check(db, header(r, MHD_HTTP_HEADER_AUTHORIZATION), &r->auth);
 	switch (ar) {
 	case KILN_AUTH_OK: break;
 	case KILN_AUTH_MISSING:
+		kiln_metrics_count(KILN_M_AUTH_FAILURES, "missing");
 		return kiln_reply_error(r, 401, "unauthorized",
 					"missing 'Authorization: Bearer <token>'");
 	case KILN_AUTH_INVALID:
+		kiln_metrics_count(KILN_M_AUTH_FAILURES, r->via_cookie ? "session" : "invalid");
 		return kiln_reply_error(r, 401, "unauthorized",
 					"invalid, expired or revoked token");
 	case KILN_AUTH_INTERNAL:
@@ -1377,14 +1386,18 @@ static int api_begin(struct kiln_req *r)
 		return kiln_reply_error(r, 429, "too_many",
 					"this token already has %u open requests",
 					r->s->cfg.conns_per_token);
-	if (!kiln_auth_has_scope(&r->auth, ep->scope))
+	if (!kiln_auth_has_scope(&r->auth, ep->scope)) {
+		kiln_metrics_count(KILN_M_AUTH_FAILURES, "scope");
 		return kiln_reply_error(r, 403, "forbidden", "this token lacks the '%s' scope",
 					ep->scope == KILN_SCOPE_ADMIN	 ? "admin"
 					: ep->scope == KILN_SCOPE_SUBMIT ? "submit"
 									 : "read");
-	if (ep->all_projects && r->auth.project[0] != '\0')
+	}
+	if (ep->all_projects && r->auth.project[0] != '\0') {
+		kiln_metrics_count(KILN_M_AUTH_FAILURES, "project");
 		return kiln_reply_error(r, 403, "forbidden",
 					"this needs a token that is not tied to a project");
+	}
 
 	switch (ep->body) {
 	case B_JSON: r->json_body = true; break;
@@ -1433,18 +1446,45 @@ static int api_finish(struct kiln_req *r)
 
 /* The handle is held only while a handler runs, never while a body
  * arrives or an answer streams. */
+/* A refused job submission is counted by its error code, whichever step
+ * refused it (metrics.h). */
+static void count_rejection(struct kiln_req *r)
+{
+	if (r->route >= 0 && endpoints[r->route].body == B_MULTIPART && r->err_code[0] != '\0' &&
+	    r->responded) {
+		kiln_metrics_count(KILN_M_REJECTED, r->err_code);
+		r->route = -1;
+	}
+}
+
 int kiln_api_begin(struct kiln_req *r)
 {
-	int ret = api_begin(r);
+	int ret;
 
+	/* /metrics and the dashboard (ui.c) */
+	if (strncmp(r->url, "/v1/", 4) != 0) {
+		r->ui = true;
+		ret = kiln_ui_begin(r);
+		db_release(r);
+		return ret;
+	}
+	ret = api_begin(r);
+	count_rejection(r);
 	db_release(r);
 	return ret;
 }
 
 int kiln_api_finish(struct kiln_req *r)
 {
-	int ret = api_finish(r);
+	int ret;
 
+	if (r->ui) {
+		ret = kiln_ui_finish(r);
+		db_release(r);
+		return ret;
+	}
+	ret = api_finish(r);
+	count_rejection(r);
 	db_release(r);
 	return ret;
 }

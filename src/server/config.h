@@ -28,6 +28,10 @@
  *     disk: 256G                   # up to 1024T
  *     pids: 65536                  # 1-4194304
  *     cpus: 64                     # up to 4096
+ *   metrics_public: false          # GET /metrics without a token (docs/metrics.md)
+ *   alerts:                        # both or neither; default: no webhook
+ *     webhook: https://hooks.example/kiln   # http:// or https://, <= 2048 bytes
+ *     secret_file: /etc/kiln/webhook.key    # absolute; the HMAC key (docs/alerts.md)
  *
  * kiln_config_parse does not judge the combination of listen, tls and
  * allow_insecure_listen: flags may still change them. The caller checks,
@@ -55,6 +59,9 @@ struct kiln_config {
 	unsigned conns_per_token;
 	unsigned max_attempts;
 	struct kiln_spec_limits spec_limits;
+	bool metrics_public;
+	/* alerts: webhook; both NULL when not configured */
+	char *webhook_url, *webhook_secret_file;
 };
 
 /* Overwrites *c without freeing anything. data and listen_host are NULL only

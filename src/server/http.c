@@ -150,6 +150,8 @@ int kiln_reply_error(struct kiln_req *r, unsigned status, const char *code, cons
 	if (text == NULL)
 		return MHD_NO;
 	r->unauthorized = status == 401;
+	if (!r->responded)
+		snprintf(r->err_code, sizeof(r->err_code), "%s", code);
 	return kiln_reply_text(r, status, text, "application/json");
 }
 

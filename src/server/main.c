@@ -317,6 +317,7 @@ int main(int argc, char **argv)
 		kiln_logf("recovered %d job(s) left running by a previous kilnd (interrupted, or "
 			  "queued again when retry-safe)",
 			  nrec);
+	kiln_observe_start(s, db);
 	if (kiln_workers_clean_tmp(s) < 0)
 		kiln_logf("could not clean %s completely: %s", s->tmp_dir, strerror(errno));
 	kiln_server_db_release(s, db);

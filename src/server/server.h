@@ -185,6 +185,12 @@ struct kiln_req {
 	bool unauthorized;
 	/* borrowed from the pool while a handler needs it */
 	struct kiln_db *db;
+	/* the error code of the answer (kiln_reply_error), for the metrics */
+	char err_code[32];
+	/* a dashboard or /metrics request (ui.c), not /v1 */
+	bool ui;
+	/* authenticated by the dashboard's session cookie, not a bearer token */
+	bool via_cookie;
 
 	/* body: JSON collected here (json_body), multipart handed to api.c */
 	bool json_body;
@@ -234,5 +240,25 @@ void kiln_workers_stop(struct kiln_server *s);
 /* Start-up, before the workers: remove what a crashed kilnd left in
  * DATA/tmp (never following links). */
 int kiln_workers_clean_tmp(struct kiln_server *s);
+
+/* ---- observe.c: metrics and alerts fed by finished jobs ---- */
+struct kiln_stats_job;
+/* Start-up, before the workers: metrics build info, job counters seeded
+ * from the database. */
+void kiln_observe_start(struct kiln_server *s, struct kiln_db *db);
+/* A job's outcome was recorded: metrics, baselines, alerts. */
+void kiln_observe_job(struct kiln_server *s, struct kiln_db *db, int64_t id);
+
+/* ---- alerts.c ---- */
+/* Compare the job with its project's baseline, raise alerts, update the
+ * baseline. */
+void kiln_alerts_check(struct kiln_server *s, struct kiln_db *db, int64_t id,
+		       const struct kiln_stats_job *j);
+
+/* ---- ui.c: GET /metrics, the dashboard, POST /login ---- */
+int kiln_ui_begin(struct kiln_req *r);
+int kiln_ui_finish(struct kiln_req *r);
+/* A dashboard session cookie in the request: fills r->auth. */
+enum kiln_auth_result kiln_ui_cookie_auth(struct kiln_req *r, struct kiln_db *db);
 
 #endif

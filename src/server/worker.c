@@ -363,6 +363,7 @@ static void record(struct job_run *j)
 	}
 	kiln_logf("job %" PRId64 " %s (%s)", j->id, kiln_job_event_name(j->ev),
 		  j->o.reason ? j->o.reason : "-");
+	kiln_observe_job(s, j->db, j->id);
 	kiln_server_notify(s);
 }
 

@@ -1346,3 +1346,10 @@ json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_erro
 
 	return list_rows(db, st, "artifacts", artifact_row, err);
 }
+
+/* ---- raw handle ---------------------------------------------------- */
+
+sqlite3 *kiln_db_sqlite(struct kiln_db *db)
+{
+	return db->h;
+}

@@ -161,4 +161,11 @@ int kiln_db_artifact_add(struct kiln_db *db, int64_t job, const char *name, uint
 /* {"artifacts": [{"name", "size", "sha256"}]}, sorted by name. */
 json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_error **err);
 
+/* ---- raw handle ---- */
+/* The SQLite handle, for the read-only statistics of store/stats.c and
+ * the tables other modules own (their own migrations). Borrowed: same
+ * thread rules as the struct kiln_db. */
+struct sqlite3;
+struct sqlite3 *kiln_db_sqlite(struct kiln_db *db);
+
 #endif

@@ -123,7 +123,7 @@ struct broken {
 static const struct broken broken[] = {
 	{"unknown key", "data: /x\nlisten: :1\nlimit:\n  body: 1G\n",
 	 "kilnd.yml:3:1: unknown key 'limit' (expected data, listen, workers, tls, "
-	 "allow_insecure_listen, limits, max_attempts or spec_limits)"},
+	 "allow_insecure_listen, limits, max_attempts, spec_limits, metrics_public or alerts)"},
 	{"unknown nested key", "limits:\n  body: 1G\n  bodies: 2G\n",
 	 "kilnd.yml:3:3: limits: unknown key 'bodies'"},
 	{"wrong type", "workers: [1, 2]\n",

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Read-only statistics over the jobs table, for /metrics, the dashboard
+ * and the anomaly baselines: counts by project and state, the queue, and
+ * what one finished job measured (from its sandbox report).
+ */
+#ifndef KILN_STORE_STATS_H
+#define KILN_STORE_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "store/db.h"
+
+/* Calls fn once per (project, state) of the jobs in a final state. */
+typedef void (*kiln_stats_count_fn)(void *ctx, const char *project, const char *state,
+				    uint64_t n);
+int kiln_stats_final_counts(struct kiln_db *db, kiln_stats_count_fn fn, void *ctx,
+			    struct kiln_error **err);
+
+struct kiln_stats_queue {
+	int64_t queued, running;
+	int64_t oldest_queued_at; /* unix seconds, 0 when none */
+};
+int kiln_stats_queue(struct kiln_db *db, struct kiln_stats_queue *q, struct kiln_error **err);
+
+/* One finished job. Times in unix seconds (0 unset); measurements < 0
+ * when the report did not have them. */
+struct kiln_stats_job {
+	char project[64];
+	char state[16];
+	char reason[32];
+	int64_t created_at, started_at, finished_at;
+	double wall_seconds, setup_seconds, cpu_seconds, peak_memory;
+	uint64_t seccomp_denials;
+	/* denied syscalls by name (from the report) */
+	struct {
+		char name[32];
+		uint64_t count;
+	} denied[64];
+	unsigned ndenied;
+};
+/* ENOENT if no such job. */
+int kiln_stats_job(struct kiln_db *db, int64_t id, struct kiln_stats_job *j,
+		   struct kiln_error **err);
+
+#endif

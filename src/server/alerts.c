@@ -11,3 +11,11 @@ void kiln_alerts_check(struct kiln_server *s, struct kiln_db *db, int64_t id,
 	(void)id;
 	(void)j;
 }
+
+json_t *kiln_alerts_list(struct kiln_db *db, const struct kiln_auth *a, int limit)
+{
+	(void)db;
+	(void)a;
+	(void)limit;
+	return json_pack("{s:[]}", "alerts");
+}

@@ -692,6 +692,8 @@ static int h_artifact(struct kiln_req *r)
 	}
 	kiln_response_headers(resp, "application/octet-stream");
 	MHD_add_response_header(resp, "Kiln-Sha256", r->arg);
+	/* Built by a hostile script: never rendered on kilnd's origin. */
+	MHD_add_response_header(resp, "Content-Disposition", "attachment");
 	return kiln_reply(r, 200, resp);
 }
 
@@ -1462,7 +1464,7 @@ int kiln_api_begin(struct kiln_req *r)
 	int ret;
 
 	/* /metrics and the dashboard (ui.c) */
-	if (strncmp(r->url, "/v1/", 4) != 0) {
+	if (kiln_ui_owns(r->url)) {
 		r->ui = true;
 		ret = kiln_ui_begin(r);
 		db_release(r);

@@ -27,30 +27,44 @@ static const char *const violation_kinds[] = {"denied_syscall", "egress_denied",
 static const char *const limit_names[] = {"memory", "pids", "disk", "timeout", "output", NULL};
 /* The error codes a refused submission can carry (docs/errors.md), and the
  * reasons the signature and policy checks will add. */
-static const char *const reject_reasons[] = {
-	"bad_request",	     "too_large",	  "spec_invalid",	"archive_invalid",
-	"forbidden",	     "not_found",	  "unauthorized",	"too_many",
-	"internal",	     "unavailable",	  "policy_denied",	"signature_missing",
-	"signature_invalid", "signature_unknown_key", "signature_replayed", "signature_expired",
-	NULL};
-static const char *const auth_reasons[] = {"missing", "invalid", "scope", "project",
+static const char *const reject_reasons[] = {"bad_request",
+					     "too_large",
+					     "spec_invalid",
+					     "archive_invalid",
+					     "forbidden",
+					     "not_found",
+					     "unauthorized",
+					     "too_many",
+					     "internal",
+					     "unavailable",
+					     "policy_denied",
+					     "signature_missing",
+					     "signature_invalid",
+					     "signature_unknown_key",
+					     "signature_replayed",
+					     "signature_expired",
+					     NULL};
+static const char *const auth_reasons[] = {"missing", "invalid", "scope",  "project",
 					   "login",   "session", "origin", NULL};
-static const char *const alert_rules[] = {"new_egress_destination", "first_denied_syscall",
-					  "denials_above_baseline", "duration_above_baseline",
-					  "cpu_above_baseline",	    "memory_above_baseline",
+static const char *const alert_rules[] = {"new_egress_destination",
+					  "first_denied_syscall",
+					  "denials_above_baseline",
+					  "duration_above_baseline",
+					  "cpu_above_baseline",
+					  "memory_above_baseline",
 					  NULL};
 static const char *const webhook_results[] = {"delivered", "retried", "failed", "dropped", NULL};
 
 static const struct counter_def counters[KILN_M__NCOUNTERS] = {
-	[KILN_M_VIOLATIONS] = {"kiln_violations_total",
-			       "Policy violations by builds, by kind.", "kind", violation_kinds},
+	[KILN_M_VIOLATIONS] = {"kiln_violations_total", "Policy violations by builds, by kind.",
+			       "kind", violation_kinds},
 	[KILN_M_LIMITS_HIT] = {"kiln_limits_hit_total", "Jobs stopped by a resource limit.",
 			       "limit", limit_names},
 	[KILN_M_REJECTED] = {"kiln_submissions_rejected_total",
 			     "Job submissions refused, by error code.", "reason", reject_reasons},
 	[KILN_M_AUTH_FAILURES] = {"kiln_auth_failures_total",
-				  "Requests refused for authentication or authorisation.",
-				  "reason", auth_reasons},
+				  "Requests refused for authentication or authorisation.", "reason",
+				  auth_reasons},
 	[KILN_M_ALERTS] = {"kiln_alerts_total", "Anomaly alerts raised, by rule.", "rule",
 			   alert_rules},
 	[KILN_M_WEBHOOK] = {"kiln_webhook_deliveries_total",
@@ -73,7 +87,7 @@ static const double wait_bounds[] = {0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600};
 static const double duration_bounds[] = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600};
 static const double setup_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 static const double cpu_bounds[] = {0.01, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 7200};
-static const double mem_bounds[] = {1 << 20,	  16 << 20,	   64 << 20,	    256 << 20,
+static const double mem_bounds[] = {1 << 20,	      16 << 20,		64 << 20,	  256 << 20,
 				    1024.0 * 1048576, 4096.0 * 1048576, 16384.0 * 1048576};
 
 enum { H_WAIT, H_DURATION, H_SETUP, H_CPU, H_MEM, H__N };
@@ -94,6 +108,8 @@ static struct {
 	uint64_t jobs[KILN_METRICS_MAX_PROJECTS + 1][KILN_JOB__NSTATES];
 	double cpu[KILN_METRICS_MAX_PROJECTS + 1];
 	struct histogram h[H__N];
+	struct kiln_metrics_event recent[KILN_METRICS_RECENT];
+	size_t nrecent, recent_next;
 } M = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void hist_set(int i, const char *name, const char *help, const double *bounds, size_t n)
@@ -110,8 +126,8 @@ static void histograms_init(void)
 	hist_set(H_WAIT, "kiln_job_wait_seconds",
 		 "Time jobs spent queued before a worker started them.", wait_bounds,
 		 NB(wait_bounds));
-	hist_set(H_DURATION, "kiln_job_duration_seconds", "Wall-clock time of builds in the sandbox.",
-		 duration_bounds, NB(duration_bounds));
+	hist_set(H_DURATION, "kiln_job_duration_seconds",
+		 "Wall-clock time of builds in the sandbox.", duration_bounds, NB(duration_bounds));
 	hist_set(H_SETUP, "kiln_sandbox_start_seconds",
 		 "Sandbox start latency: from the start of the run to the start of the build.",
 		 setup_bounds, NB(setup_bounds));
@@ -146,6 +162,7 @@ void kiln_metrics_reset(void)
 	M.nprojects = 0;
 	memset(M.jobs, 0, sizeof(M.jobs));
 	memset(M.cpu, 0, sizeof(M.cpu));
+	M.nrecent = M.recent_next = 0;
 	histograms_init();
 	M.inited = true;
 	pthread_mutex_unlock(&M.mu);
@@ -167,9 +184,37 @@ void kiln_metrics_add(enum kiln_metric_counter c, const char *label_value, uint6
 {
 	if ((unsigned)c >= KILN_M__NCOUNTERS)
 		return;
+	size_t i = value_index(c, label_value);
+
 	pthread_mutex_lock(&M.mu);
-	M.counts[c][value_index(c, label_value)] += n;
+	M.counts[c][i] += n;
+	if (c == KILN_M_REJECTED || c == KILN_M_AUTH_FAILURES || c == KILN_M_ALERTS) {
+		struct kiln_metrics_event *e = &M.recent[M.recent_next];
+
+		e->time = (int64_t)time(NULL);
+		e->kind = c == KILN_M_REJECTED ? "submission_rejected"
+			  : c == KILN_M_ALERTS ? "alert"
+					       : "auth_failure";
+		snprintf(e->reason, sizeof(e->reason), "%s",
+			 counters[c].values[i] ? counters[c].values[i] : OTHER);
+		M.recent_next = (M.recent_next + 1) % KILN_METRICS_RECENT;
+		if (M.nrecent < KILN_METRICS_RECENT)
+			M.nrecent++;
+	}
 	pthread_mutex_unlock(&M.mu);
+}
+
+size_t kiln_metrics_recent(struct kiln_metrics_event *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&M.mu);
+	for (size_t k = 0; k < M.nrecent && n < max; k++) {
+		size_t idx = (M.recent_next + KILN_METRICS_RECENT - 1 - k) % KILN_METRICS_RECENT;
+		out[n++] = M.recent[idx];
+	}
+	pthread_mutex_unlock(&M.mu);
+	return n;
 }
 
 void kiln_metrics_count(enum kiln_metric_counter c, const char *label_value)

@@ -93,4 +93,15 @@ char *kiln_metrics_render(const struct kiln_metrics_live *live);
  * "other". buf >= 64 bytes. */
 void kiln_metrics_project_label(const char *project, char *buf, size_t len);
 
+/* The latest refusals (KILN_M_REJECTED, KILN_M_AUTH_FAILURES) and
+ * alerts, newest first, for the dashboard's security page. Kept in memory
+ * (the last KILN_METRICS_RECENT); the label values are from the lists. */
+#define KILN_METRICS_RECENT 200
+struct kiln_metrics_event {
+	int64_t time; /* unix seconds */
+	const char *kind;
+	char reason[40];
+};
+size_t kiln_metrics_recent(struct kiln_metrics_event *out, size_t max);
+
 #endif

@@ -254,8 +254,14 @@ void kiln_observe_job(struct kiln_server *s, struct kiln_db *db, int64_t id);
  * baseline. */
 void kiln_alerts_check(struct kiln_server *s, struct kiln_db *db, int64_t id,
 		       const struct kiln_stats_job *j);
+/* GET /v1/alerts: {"alerts": [...]}, newest first, the caller's project
+ * only for a project token. */
+json_t *kiln_alerts_list(struct kiln_db *db, const struct kiln_auth *a, int limit);
 
 /* ---- ui.c: GET /metrics, the dashboard, POST /login ---- */
+/* Is this URL served by ui.c (everything outside /v1, and the
+ * dashboard's /v1/session, /v1/security, /v1/alerts)? */
+bool kiln_ui_owns(const char *url);
 int kiln_ui_begin(struct kiln_req *r);
 int kiln_ui_finish(struct kiln_req *r);
 /* A dashboard session cookie in the request: fills r->auth. */

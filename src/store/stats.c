@@ -98,10 +98,9 @@ static void parse_report(const char *text, struct kiln_stats_job *j)
 		if (j->ndenied >= sizeof(j->denied) / sizeof(j->denied[0]))
 			break;
 		snprintf(j->denied[j->ndenied].name, sizeof(j->denied[0].name), "%s", name);
-		j->denied[j->ndenied].count =
-			json_is_integer(v) && json_integer_value(v) > 0
-				? (uint64_t)json_integer_value(v)
-				: 0;
+		j->denied[j->ndenied].count = json_is_integer(v) && json_integer_value(v) > 0
+						      ? (uint64_t)json_integer_value(v)
+						      : 0;
 		j->ndenied++;
 	}
 	json_decref(r);
@@ -143,5 +142,49 @@ int kiln_stats_job(struct kiln_db *db, int64_t id, struct kiln_stats_job *j,
 		return kiln_error_set(err, ENOENT, "no job %lld", (long long)id);
 	if (rc != SQLITE_ROW)
 		return fail(h, err, "read job");
+	return 0;
+}
+
+int kiln_stats_violations(struct kiln_db *db, int limit, kiln_stats_violation_fn fn, void *ctx,
+			  struct kiln_error **err)
+{
+	sqlite3 *h = kiln_db_sqlite(db);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(
+		    h,
+		    "SELECT id, project, coalesce(finished_at, 0), coalesce(reason, ''),"
+		    " coalesce(json_extract(report_json, '$.seccomp_denials'), 0) FROM jobs "
+		    "WHERE report_json IS NOT NULL AND json_valid(report_json) AND"
+		    " (json_extract(report_json, '$.seccomp_denials') > 0 OR reason IN"
+		    " ('memory', 'pids', 'disk', 'timeout', 'output-limit'))"
+		    " ORDER BY id DESC LIMIT ?",
+		    -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 1, limit) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return fail(h, err, "violations");
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), fin = sqlite3_column_int64(st, 2);
+		const char *project = (const char *)sqlite3_column_text(st, 1);
+		const char *reason = (const char *)sqlite3_column_text(st, 3);
+		int64_t den = sqlite3_column_int64(st, 4);
+		char kind[48];
+
+		if (project == NULL || reason == NULL)
+			continue;
+		if (den > 0)
+			fn(ctx, id, project, fin, "denied_syscall", den);
+		if (strcmp(reason, "memory") == 0 || strcmp(reason, "pids") == 0 ||
+		    strcmp(reason, "disk") == 0 || strcmp(reason, "timeout") == 0 ||
+		    strcmp(reason, "output-limit") == 0) {
+			snprintf(kind, sizeof(kind), "limit_hit:%s", reason);
+			fn(ctx, id, project, fin, kind, 1);
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(h, err, "violations");
 	return 0;
 }

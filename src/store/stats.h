@@ -14,8 +14,7 @@
 #include "store/db.h"
 
 /* Calls fn once per (project, state) of the jobs in a final state. */
-typedef void (*kiln_stats_count_fn)(void *ctx, const char *project, const char *state,
-				    uint64_t n);
+typedef void (*kiln_stats_count_fn)(void *ctx, const char *project, const char *state, uint64_t n);
 int kiln_stats_final_counts(struct kiln_db *db, kiln_stats_count_fn fn, void *ctx,
 			    struct kiln_error **err);
 
@@ -44,5 +43,13 @@ struct kiln_stats_job {
 /* ENOENT if no such job. */
 int kiln_stats_job(struct kiln_db *db, int64_t id, struct kiln_stats_job *j,
 		   struct kiln_error **err);
+
+/* The latest jobs with a violation (denied syscalls, a limit hit), newest
+ * first: fn(ctx, job, project, finished_at, kind, count). kind is
+ * "denied_syscall" or "limit_hit:<reason>". */
+typedef void (*kiln_stats_violation_fn)(void *ctx, int64_t job, const char *project,
+					int64_t finished_at, const char *kind, int64_t count);
+int kiln_stats_violations(struct kiln_db *db, int limit, kiln_stats_violation_fn fn, void *ctx,
+			  struct kiln_error **err);
 
 #endif

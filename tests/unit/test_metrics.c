@@ -79,7 +79,8 @@ int main(void)
 	ok(strstr(t, "script") == NULL, "no label value from outside the lists");
 	ok(has_line(t, "kiln_submissions_rejected_total{reason=\"signature_invalid\"} 1"),
 	   "signature reasons are pre-declared");
-	ok(has_line(t, "kiln_submissions_rejected_total{reason=\"other\"} 1"), "NULL reason: other");
+	ok(has_line(t, "kiln_submissions_rejected_total{reason=\"other\"} 1"),
+	   "NULL reason: other");
 	ok(has_line(t, "kiln_jobs_total{project=\"alpha\",state=\"succeeded\"} 2"),
 	   "jobs by project and state");
 	ok(!has_line(t, "kiln_jobs_total{project=\"alpha\",state=\"running\"} 5"),

@@ -26,6 +26,7 @@
 #include "core/sys.h"
 #include "core/util.h"
 #include "server/config.h"
+#include "server/alerts.h"
 #include "server/server.h"
 #include "store/cas.h"
 #include "store/db.h"
@@ -318,6 +319,8 @@ int main(int argc, char **argv)
 			  "queued again when retry-safe)",
 			  nrec);
 	kiln_observe_start(s, db);
+	if (kiln_alerts_start(s, &err) < 0)
+		goto fail_srv;
 	if (kiln_workers_clean_tmp(s) < 0)
 		kiln_logf("could not clean %s completely: %s", s->tmp_dir, strerror(errno));
 	kiln_server_db_release(s, db);
@@ -330,11 +333,14 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (kiln_workers_start(s, &err) < 0)
+	if (kiln_workers_start(s, &err) < 0) {
+		kiln_alerts_stop();
 		goto fail_srv;
+	}
 	if (kiln_http_start(s, &err) < 0) {
 		kiln_server_stop(s);
 		kiln_workers_stop(s);
+		kiln_alerts_stop();
 		goto fail_srv;
 	}
 
@@ -348,6 +354,7 @@ int main(int argc, char **argv)
 	kiln_http_quiesce(s);
 	kiln_server_stop(s);
 	kiln_workers_stop(s);
+	kiln_alerts_stop();
 	kiln_server_drain_streams(s, 3000);
 	kiln_http_stop(s);
 	rc = 0;

@@ -110,6 +110,37 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX artifacts_by_sha256 ON artifacts(sha256);"
 	"PRAGMA user_version = 1;",
+	/* 2: anomaly baselines and alerts (src/server/alerts.c, docs/alerts.md).
+	 * Running mean and M2 (Welford) per project and measurement; what a
+	 * project has been seen doing (denied syscalls, egress destinations);
+	 * the alerts raised. */
+	"CREATE TABLE baselines ("
+	"  project TEXT NOT NULL REFERENCES projects(name),"
+	"  metric TEXT NOT NULL,"
+	"  n INTEGER NOT NULL,"
+	"  mean REAL NOT NULL,"
+	"  m2 REAL NOT NULL,"
+	"  PRIMARY KEY (project, metric)"
+	");"
+	"CREATE TABLE baseline_seen ("
+	"  project TEXT NOT NULL REFERENCES projects(name),"
+	"  kind TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  first_job INTEGER,"
+	"  first_seen INTEGER NOT NULL,"
+	"  PRIMARY KEY (project, kind, value)"
+	");"
+	"CREATE TABLE alerts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  job_id INTEGER REFERENCES jobs(id),"
+	"  project TEXT NOT NULL,"
+	"  rule TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX alerts_by_project ON alerts(project, id);"
+	"CREATE INDEX alerts_by_job ON alerts(job_id);"
+	"PRAGMA user_version = 2;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

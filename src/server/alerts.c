@@ -33,13 +33,6 @@
 #include "server/server.h"
 #include "store/stats.h"
 
-/* A measurement is judged once the project has this many jobs of it. */
-#define MIN_SAMPLES 5
-/* Far above: more than mean + SIGMAS standard deviations, more than
- * FACTOR times the mean, and above the measurement's floor. */
-#define SIGMAS 4.0
-#define FACTOR 2.0
-
 #define QUEUE_MAX     256
 #define ATTEMPTS      6
 #define BACKOFF_MS    500
@@ -72,16 +65,6 @@ void kiln_alerts_set_audit_hook(kiln_alerts_audit_fn fn)
 	audit_hook = fn;
 }
 
-bool kiln_alert_far_above(int64_t n, double mean, double m2, double value, double floor)
-{
-	double sd;
-
-	if (n < MIN_SAMPLES || !(value >= 0))
-		return false;
-	sd = n > 1 ? sqrt(m2 / (double)(n - 1)) : 0;
-	return value > floor && value > mean * FACTOR && value > mean + SIGMAS * sd;
-}
-
 /* ---- the webhook ---- */
 
 struct hook_item {
@@ -100,20 +83,6 @@ static struct {
 	unsigned char key[KEY_MAX];
 	size_t keylen;
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
-void kiln_alerts_sign(const unsigned char *key, size_t keylen, const char *timestamp,
-		      const char *body, size_t len, char hex[65])
-{
-	crypto_auth_hmacsha256_state st;
-	unsigned char mac[crypto_auth_hmacsha256_BYTES];
-
-	crypto_auth_hmacsha256_init(&st, key, keylen);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)timestamp, strlen(timestamp));
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, len);
-	crypto_auth_hmacsha256_final(&st, mac);
-	sodium_bin2hex(hex, 65, mac, sizeof(mac));
-}
 
 static size_t discard(char *p, size_t size, size_t n, void *ud)
 {
@@ -434,15 +403,27 @@ static int64_t jobs_seen(sqlite3 *h, const char *project)
 
 /* ---- raising ---- */
 
-static void raise_alert(struct kiln_server *s, sqlite3 *h, int64_t job, const char *project,
+#define PENDING_MAX 48
+
+/* Alerts of one job: recorded inside the check's transaction, announced
+ * (metric, log, audit hook, webhook) once it committed. */
+struct pending {
+	struct {
+		const char *rule;
+		char detail[512];
+		int64_t id, created_at;
+	} a[PENDING_MAX];
+	size_t n;
+};
+
+static void raise_alert(struct pending *p, sqlite3 *h, int64_t job, const char *project,
 			const char *rule, const char *detail)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t now = (int64_t)time(NULL), id = 0;
-	char t[32];
-	json_t *payload;
 
-	(void)s;
+	if (p->n == PENDING_MAX)
+		return;
 	if (sqlite3_prepare_v2(h,
 			       "INSERT INTO alerts (job_id, project, rule, detail, created_at) "
 			       "VALUES (?, ?, ?, ?, ?)",
@@ -458,33 +439,45 @@ static void raise_alert(struct kiln_server *s, sqlite3 *h, int64_t job, const ch
 	sqlite3_finalize(st);
 	if (id == 0)
 		kiln_logf("job %" PRId64 ": record alert %s: %s", job, rule, sqlite3_errmsg(h));
-	kiln_metrics_count(KILN_M_ALERTS, rule);
-	kiln_logf("ALERT %s: job %" PRId64 " (project %s): %s", rule, job, project, detail);
-	if (audit_hook != NULL)
-		audit_hook(project, job, rule, detail);
-	kiln_format_time(now, t, sizeof(t));
-	payload = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s}", "type", "kiln.alert", "id",
-			    (json_int_t)id, "job", (json_int_t)job, "project", project, "rule",
-			    rule, "detail", detail, "created_at", t);
-	if (payload != NULL) {
-		hook_enqueue(id, payload);
-		json_decref(payload);
+	p->a[p->n].rule = rule;
+	snprintf(p->a[p->n].detail, sizeof(p->a[0].detail), "%s", detail);
+	p->a[p->n].id = id;
+	p->a[p->n].created_at = now;
+	p->n++;
+}
+
+static void announce(const struct pending *p, int64_t job, const char *project)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		char t[32];
+		json_t *payload;
+
+		kiln_metrics_count(KILN_M_ALERTS, p->a[i].rule);
+		kiln_logf("ALERT %s: job %" PRId64 " (project %s): %s", p->a[i].rule, job, project,
+			  p->a[i].detail);
+		if (audit_hook != NULL)
+			audit_hook(project, job, p->a[i].rule, p->a[i].detail);
+		kiln_format_time(p->a[i].created_at, t, sizeof(t));
+		payload = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s}", "type", "kiln.alert", "id",
+				    (json_int_t)p->a[i].id, "job", (json_int_t)job, "project",
+				    project, "rule", p->a[i].rule, "detail", p->a[i].detail,
+				    "created_at", t);
+		if (payload != NULL) {
+			hook_enqueue(p->a[i].id, payload);
+			json_decref(payload);
+		}
 	}
 }
 
-void kiln_alerts_check(struct kiln_server *s, struct kiln_db *db, int64_t id,
-		       const struct kiln_stats_job *j)
+/* Judge the job and update the baseline; alerts go into *p. Inside the
+ * caller's transaction. */
+static void check(struct kiln_db *db, int64_t id, const struct kiln_stats_job *j, struct pending *p)
 {
 	sqlite3 *h = kiln_db_sqlite(db);
 	double values[4];
 	bool first_job;
 	char detail[512];
 
-	if (j->project[0] == '\0')
-		return;
-	/* Only jobs that ran teach or alert. */
-	if (j->wall_seconds < 0 && j->ndenied == 0)
-		return;
 	values[0] = j->wall_seconds;
 	values[1] = j->cpu_seconds;
 	values[2] = j->peak_memory > 0 ? j->peak_memory : -1;
@@ -502,7 +495,7 @@ void kiln_alerts_check(struct kiln_server *s, struct kiln_db *db, int64_t id,
 				 "denied syscall %s (%" PRIu64
 				 "x), never denied in this project before",
 				 j->denied[i].name, j->denied[i].count);
-			raise_alert(s, h, id, j->project, "first_denied_syscall", detail);
+			raise_alert(p, h, id, j->project, "first_denied_syscall", detail);
 		}
 	}
 	/* Egress destinations never seen in this project (fed by the egress
@@ -519,7 +512,7 @@ void kiln_alerts_check(struct kiln_server *s, struct kiln_db *db, int64_t id,
 				snprintf(detail, sizeof(detail),
 					 "egress to %s, a destination this project never used",
 					 safe);
-				raise_alert(s, h, id, j->project, "new_egress_destination", detail);
+				raise_alert(p, h, id, j->project, "new_egress_destination", detail);
 			}
 		}
 	}
@@ -537,7 +530,7 @@ void kiln_alerts_check(struct kiln_server *s, struct kiln_db *db, int64_t id,
 				 "%s %.6g, usual %.6g (mean of %" PRId64 " jobs, sd %.3g)",
 				 measures[m].metric, values[m], mean, n,
 				 n > 1 ? sqrt(m2 / (double)(n - 1)) : 0.0);
-			raise_alert(s, h, id, j->project, measures[m].rule, detail);
+			raise_alert(p, h, id, j->project, measures[m].rule, detail);
 		}
 		/* Welford's update. */
 		n++;
@@ -547,6 +540,43 @@ void kiln_alerts_check(struct kiln_server *s, struct kiln_db *db, int64_t id,
 		if (baseline_put(h, j->project, measures[m].metric, n, mean, m2) < 0)
 			kiln_logf("job %" PRId64 ": baseline: %s", id, sqlite3_errmsg(h));
 	}
+}
+
+/* One check at a time: two workers finishing jobs of one project must not
+ * lose each other's baseline update. */
+static pthread_mutex_t check_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void kiln_alerts_check(struct kiln_server *s, struct kiln_db *db, int64_t id,
+		       const struct kiln_stats_job *j)
+{
+	sqlite3 *h = kiln_db_sqlite(db);
+	struct pending *p;
+
+	(void)s;
+	if (j->project[0] == '\0')
+		return;
+	/* Only jobs that ran teach or alert. */
+	if (j->wall_seconds < 0 && j->ndenied == 0)
+		return;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&check_mu);
+	if (sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		kiln_logf("job %" PRId64 ": alerts: %s", id, sqlite3_errmsg(h));
+		pthread_mutex_unlock(&check_mu);
+		free(p);
+		return;
+	}
+	check(db, id, j, p);
+	if (sqlite3_exec(h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		kiln_logf("job %" PRId64 ": alerts: %s", id, sqlite3_errmsg(h));
+		sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+		p->n = 0;
+	}
+	pthread_mutex_unlock(&check_mu);
+	announce(p, id, j->project);
+	free(p);
 }
 
 json_t *kiln_alerts_list(struct kiln_db *db, const struct kiln_auth *a, int limit)

@@ -14,6 +14,7 @@ import cdp  # noqa: E402
 
 SERVER = os.environ["KILN_SERVER"]
 TOKEN = os.environ["DASH_TOKEN"]
+ADMIN = os.environ["DASH_ADMIN"]
 J_INJECT = int(os.environ["JOB_INJECT"])
 J_LIVE = int(os.environ["JOB_LIVE"])
 MARK = os.environ["MARK"]
@@ -78,6 +79,9 @@ try:
     ok(b.wait_for(f"!!document.querySelector('tr[data-job=\"{J_INJECT}\"]')"),
        "the jobs page lists the job")
     b.screenshot(os.path.join(SHOTS, "02-jobs.png"))
+    ok(b.wait_for(f"(document.querySelector('tr[data-job=\"{J_INJECT}\"]') || "
+                  "{textContent: ''}).textContent.includes('⚑')"),
+       "the jobs list flags the job that raised an alert")
     b.navigate(SERVER + "/#/jobs?state=running")
     ok(b.wait_for("document.getElementById('jobs-status') && "
                   "/job\\(s\\)/.test(document.getElementById('jobs-status').textContent)"),
@@ -114,6 +118,9 @@ try:
     ok(not dialogs, "no dialog was opened")
     ok(b.eval("document.getElementById('job-violations').textContent.includes('denied syscall')"),
        "the denied syscall is listed among the violations")
+    ok(b.eval("document.getElementById('job-violations').textContent.includes("
+              "'first_denied_syscall')"),
+       "the job's first denied syscall is flagged as an alert on its page")
     ok(b.eval("document.getElementById('job-provenance').textContent.length > 0"),
        "the provenance section renders (or says it is not available)")
 
@@ -142,6 +149,9 @@ try:
                   "document.getElementById('sec-events').textContent.length > 0"),
        "the security page loads")
     b.pump(0.5)
+    ok(b.wait_for("document.getElementById('sec-alerts').textContent.includes("
+                  "'first_denied_syscall')"),
+       "the security page lists the alert")
     b.screenshot(os.path.join(SHOTS, "05-security.png"))
     b.navigate(SERVER + "/#/policy")
     ok(b.wait_for("document.getElementById('policy') && "
@@ -158,6 +168,18 @@ try:
     ok(b.wait_for("!!document.getElementById('token')"), "logout shows the login form")
     b.navigate(SERVER + "/#/jobs")
     ok(b.wait_for("!!document.getElementById('token')"), "after logout the jobs page needs a login")
+
+    # ---- an operator's security page (a token for all projects) ----
+    b.eval(f"document.getElementById('token').value = {json.dumps(ADMIN)};"
+           "document.getElementById('login-button').click(); true")
+    ok(b.wait_for("!!document.getElementById('jobs-body')"), "the admin token logs in")
+    b.navigate(SERVER + "/#/security")
+    ok(b.wait_for("document.getElementById('sec-events').textContent.includes('login')"),
+       "the security page lists the refused login among the authentication failures")
+    ok(b.wait_for("document.getElementById('sec-violations').textContent.includes("
+                  "'denied_syscall')"),
+       "the security page lists the job's denied syscall among the recent violations")
+    b.screenshot(os.path.join(SHOTS, "07-security-admin.png"))
 finally:
     b.close()
 

@@ -34,7 +34,7 @@ wait_state "$TOK" "$J_LIVE" running 30
 check "the live job is running" -- test "$(job_get "$TOK" "$J_LIVE" state)" = running
 
 SHOTS=${KILN_SCREENSHOTS:-$WORK/screenshots}
-KILN_SCREENSHOTS=$SHOTS DASH_TOKEN=$TOK JOB_INJECT=$J_INJECT JOB_LIVE=$J_LIVE MARK=$R \
+KILN_SCREENSHOTS=$SHOTS DASH_TOKEN=$TOK DASH_ADMIN=$ADMIN_TOKEN JOB_INJECT=$J_INJECT JOB_LIVE=$J_LIVE MARK=$R \
   "$PY" "$KILN_TESTS/dashboard/dashboard.py" >"$WORK/dash.tap" 2>"$WORK/dash.err"
 rc=$?
 # Re-number the driver's TAP lines into this test's.

@@ -1328,6 +1328,16 @@ static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const
 	return MHD_YES;
 }
 
+/* libmicrohttpd's own limit is its memory pool (431 past it); the
+ * documented limit is checked here. */
+static bool headers_too_large(struct kiln_req *r)
+{
+	size_t total = strlen(r->url);
+
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, add_header_size, &total);
+	return total > KILN_HTTP_HEADERS_MAX;
+}
+
 static int api_begin(struct kiln_req *r)
 {
 	const struct endpoint *ep = NULL;
@@ -1338,16 +1348,10 @@ static int api_begin(struct kiln_req *r)
 	int ret;
 
 	r->route = -1;
-	{
-		/* libmicrohttpd's own limit is its memory pool (431 past it);
-		 * the documented limit is checked here. */
-		size_t total = strlen(r->url);
-		MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, add_header_size, &total);
-		if (total > KILN_HTTP_HEADERS_MAX)
-			return kiln_reply_error(r, 431, "too_large",
-						"the request headers are larger than %dK",
-						KILN_HTTP_HEADERS_MAX / 1024);
-	}
+	if (headers_too_large(r))
+		return kiln_reply_error(r, 431, "too_large",
+					"the request headers are larger than %dK",
+					KILN_HTTP_HEADERS_MAX / 1024);
 	if (route == R_NONE)
 		return kiln_reply_error(r, 404, "not_found", "no such endpoint");
 	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
@@ -1466,6 +1470,11 @@ int kiln_api_begin(struct kiln_req *r)
 	/* /metrics and the dashboard (ui.c) */
 	if (kiln_ui_owns(r->url)) {
 		r->ui = true;
+		r->route = -1;
+		if (headers_too_large(r))
+			return kiln_reply_error(r, 431, "too_large",
+						"the request headers are larger than %dK",
+						KILN_HTTP_HEADERS_MAX / 1024);
 		ret = kiln_ui_begin(r);
 		db_release(r);
 		return ret;

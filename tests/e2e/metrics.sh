@@ -28,6 +28,10 @@ cp "$WORK/body" "$WORK/m0"
 check "promtool check metrics passes on a fresh server" -- \
   bash -c "'$PROMTOOL' check metrics <'$WORK/m0' >'$WORK/promtool.out' 2>&1"
 diag_file "$WORK/promtool.out"
+BIG=$(head -c 20000 /dev/zero | tr '\0' a)
+api "$ADMIN_TOKEN" GET /metrics -H "X-Big: $BIG"
+check "headers over 16K: 431 on /metrics as on the API ($HTTP)" -- test "$HTTP" = 431
+api "$ADMIN_TOKEN" GET /metrics
 check "build info" -- grep -q '^kiln_build_info{version="[0-9.]*"} 1$' "$WORK/m0"
 
 # metric NAME{LABELS} FILE: the sample's value ("" if absent).

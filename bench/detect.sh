@@ -19,7 +19,7 @@ KILN=$(realpath "$BUILD/kiln")
 KILND=$(realpath "$BUILD/kilnd")
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/kiln-detect.XXXXXX)
-KPID= RPID=
+KPID='' RPID=''
 cleanup() {
   [ -n "$KPID" ] && kill "$KPID" 2>/dev/null
   [ -n "$RPID" ] && kill "$RPID" 2>/dev/null
@@ -39,9 +39,9 @@ printf 'alerts:\n  webhook: http://127.0.0.1:%s/hook\n  secret_file: %s\n' \
   >"$WORK/kilnd.out" 2>"$WORK/kilnd.err" &
 KPID=$!
 for _ in $(seq 100); do grep -q '^listening on ' "$WORK/kilnd.out" 2>/dev/null && break; sleep 0.1; done
-export KILN_SERVER="http://$(sed -n 's/^listening on //p' "$WORK/kilnd.out")"
-export KILN_TOKEN
+KILN_SERVER="http://$(sed -n 's/^listening on //p' "$WORK/kilnd.out")"
 KILN_TOKEN=$(cat "$WORK/data/admin-token")
+export KILN_SERVER KILN_TOKEN
 mkdir -p "$WORK/src"
 printf 'script: |\n  echo "T0 $(date +%%s.%%N)"\n  unshare -r true || true\n' >"$WORK/src/kiln.yml"
 

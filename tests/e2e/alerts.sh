@@ -41,11 +41,9 @@ kilnd_start --config "$WORK/kilnd.yml"
 setup_project al || bail "cannot set up project al"
 TOK=$PTOK
 
-# hooks_for RULE: webhook lines (accepted or not) for this rule.
-hooks_for() { grep -c "\"rule\": \"$1\"" "$WORK/hooks.jsonl" 2>/dev/null || true; }
 wait_hook() {  # wait_hook RULE N [SECONDS]: at least N accepted (204) deliveries
-  local i
-  for i in $(seq 1 $((${3:-30} * 10))); do
+  local _
+  for _ in $(seq 1 $((${3:-30} * 10))); do
     [ "$(grep "\"rule\": \"$1\"" "$WORK/hooks.jsonl" 2>/dev/null | grep -c '"status": 204')" -ge "$2" ] && return 0
     sleep 0.1
   done
@@ -83,7 +81,7 @@ check "a repeated denial raises no second alert" -- test "$(jget 'alerts.#' "$WO
 
 # 3. Duration far above the project's usual (5 quick jobs, then 6 s).
 mksrc "$WORK/quick" 'true'
-for i in 1 2 3 4; do submit "$TOK" al "$WORK/quick"; wait_final "$TOK" "$JOB" >/dev/null; done
+for _ in 1 2 3 4; do submit "$TOK" al "$WORK/quick"; wait_final "$TOK" "$JOB" >/dev/null; done
 mksrc "$WORK/slow" 'sleep 6'
 submit "$TOK" al "$WORK/slow"; J3=$JOB
 wait_final "$TOK" "$J3" >/dev/null

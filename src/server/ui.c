@@ -310,6 +310,14 @@ static int ui_require(struct kiln_req *r, unsigned scopes, bool all_projects, in
 					"this needs a token that is not tied to a project");
 		return -1;
 	}
+	/* The same per-token cap on open requests as the API. */
+	r->conn_slot = kiln_auth_conn_acquire(r->s, r->auth.token_id);
+	if (r->conn_slot < 0) {
+		*ret = kiln_reply_error(r, 429, "too_many",
+					"this token already has %u open requests",
+					r->s->cfg.conns_per_token);
+		return -1;
+	}
 	return 0;
 }
 

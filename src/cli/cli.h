@@ -23,6 +23,11 @@ int cmd_artifacts(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_project(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+/* cmd_policy.c: kiln policy show|reload, kiln secret set|list|rm */
+int cmd_policy(int argc, char **argv);
+/* cmd_egress.c: kiln egress JOB | suggest PROJECT */
+int cmd_egress(int argc, char **argv);
+int cmd_secret(int argc, char **argv);
 
 /* "kiln: " + message on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

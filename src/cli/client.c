@@ -34,6 +34,7 @@ struct kiln_client {
 	char *server;  /* base URL, no trailing '/' */
 	char *token;   /* wiped on free */
 	char *project; /* default project, or NULL */
+	char *ca_cert; /* PEM file of the CA to trust for https://, or NULL */
 	bool debug;
 	long last_status;
 	char last_code[64];
@@ -112,7 +113,7 @@ static int config_path(char *buf, size_t len, struct kiln_error **err)
 
 /* "key = value" lines; the command line and environment win. */
 static int parse_config(char *text, const char *path, char **server, char **token, char **project,
-			struct kiln_error **err)
+			char **ca_cert, struct kiln_error **err)
 {
 	int lineno = 0;
 	char *line, *next;
@@ -140,10 +141,13 @@ static int parse_config(char *text, const char *path, char **server, char **toke
 			dst = token;
 		else if (strcmp(key, "project") == 0)
 			dst = project;
+		else if (strcmp(key, "ca_cert") == 0)
+			dst = ca_cert;
 		else
-			return kiln_error_set(
-				err, 0, "%s:%d: unknown key '%s' (known: server, token, project)",
-				path, lineno, key);
+			return kiln_error_set(err, 0,
+					      "%s:%d: unknown key '%s' (known: server, token, "
+					      "project, ca_cert)",
+					      path, lineno, key);
 		if (*dst != NULL)
 			continue; /* the command line or the environment said so first */
 		*dst = strdup(val);
@@ -154,7 +158,8 @@ static int parse_config(char *text, const char *path, char **server, char **toke
 }
 
 /* Fill the fields not yet known from the config file, if there is one. */
-static int read_config(char **server, char **token, char **project, struct kiln_error **err)
+static int read_config(char **server, char **token, char **project, char **ca_cert,
+		       struct kiln_error **err)
 {
 	char path[4096];
 	cleanup_fd int fd = -1;
@@ -191,14 +196,29 @@ static int read_config(char **server, char **token, char **project, struct kiln_
 		return kiln_error_set(err, errno, "read %s", path);
 	text[n] = '\0';
 
-	r = parse_config(text, path, server, token, project, err);
+	r = parse_config(text, path, server, token, project, ca_cert, err);
 	/* It held a token. */
 	sodium_memzero(text, (size_t)n);
 	return r;
 }
 
+/* Is the host of an http:// URL a loopback name or address? */
+static bool url_host_is_loopback(const char *url)
+{
+	const char *h = strstr(url, "://") + 3;
+	size_t n = strcspn(h, "/:?#");
+
+	if (h[0] == '[')
+		return strncmp(h, "[::1]", 5) == 0 && strchr("/:?#", h[5]) != NULL;
+	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
+		return true;
+	return strncmp(h, "127.", 4) == 0 && strspn(h, "0123456789.") == n;
+}
+
 static int set_server(struct kiln_client *c, const char *url, struct kiln_error **err)
 {
+	const char *e;
+
 	size_t len;
 
 	if (url == NULL || *url == '\0')
@@ -225,6 +245,14 @@ static int set_server(struct kiln_client *c, const char *url, struct kiln_error 
 	len = strlen(c->server);
 	while (len > 0 && c->server[len - 1] == '/')
 		c->server[--len] = '\0';
+	/* The token would cross the network in clear text. */
+	e = getenv("KILN_INSECURE");
+	if (strncmp(c->server, "http://", 7) == 0 && !url_host_is_loopback(c->server) &&
+	    !(e != NULL && strcmp(e, "1") == 0))
+		return kiln_error_set(err, 0,
+				      "refusing to send the token over plain http:// to %s: use "
+				      "https:// (or set KILN_INSECURE=1)",
+				      c->server);
 	return 0;
 }
 
@@ -376,6 +404,8 @@ static void prepare(struct kiln_client *c, struct response *r, const char *path,
 	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->h, CURLOPT_USERAGENT, "kiln/" KILN_VERSION);
 	curl_easy_setopt(c->h, CURLOPT_FOLLOWLOCATION, 0L);
+	if (c->ca_cert != NULL)
+		curl_easy_setopt(c->h, CURLOPT_CAINFO, c->ca_cert);
 	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT, 15L);
 	curl_easy_setopt(c->h, CURLOPT_TCP_KEEPALIVE, 1L);
 	if (!long_lived) {
@@ -499,7 +529,9 @@ int kiln_client_open(const struct kiln_client_args *a, struct kiln_client **out,
 		token = strdup(e);
 	if ((e = getenv("KILN_PROJECT")) != NULL && *e)
 		c->project = strdup(e);
-	if (read_config(&server, &token, &c->project, err) < 0)
+	if ((e = getenv("KILN_CA_CERT")) != NULL && *e)
+		c->ca_cert = strdup(e);
+	if (read_config(&server, &token, &c->project, &c->ca_cert, err) < 0)
 		goto out;
 	if (set_server(c, server, err) < 0)
 		goto out;
@@ -549,6 +581,7 @@ void kiln_client_free(struct kiln_client *c)
 	}
 	free(c->server);
 	free(c->project);
+	free(c->ca_cert);
 	free(c);
 }
 
@@ -622,6 +655,9 @@ int kiln_client_json(struct kiln_client *c, const char *method, const char *path
 	}
 	ret = 0;
 out:
+	/* The body may carry a secret (kiln secret set). */
+	if (text != NULL)
+		explicit_bzero(text, strlen(text));
 	curl_slist_free_all(hdrs);
 	free(r.buf);
 	return ret;

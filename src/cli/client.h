@@ -10,9 +10,14 @@
  *   KILN_SERVER / KILN_TOKEN          (environment)
  *   $XDG_CONFIG_HOME/kiln/config      (default ~/.config/kiln/config), lines
  *                                     "server = URL", "token = ...",
- *                                     "project = NAME"; '#' starts a comment.
+ *                                     "project = NAME", "ca_cert = FILE";
+ *                                     '#' starts a comment.
  *                                     Refused when group or others may read
  *                                     or write it: it holds a token.
+ *
+ * KILN_CA_CERT (or ca_cert) names a PEM file of CAs to trust for https://.
+ * Plain http:// is refused for anything but a loopback host unless
+ * KILN_INSECURE=1: the token would cross the network in clear text.
  *
  * The token is never printed: with KILN_DEBUG=1 the request headers are
  * shown with the token's secret masked. Responses that are buffered (JSON,

@@ -177,7 +177,7 @@ static int parse_run(struct kiln_sandbox *sb, int argc, char **argv, const char 
 				r = kiln_error_set(err, errno, "--source-archive %s", optarg);
 				break;
 			}
-			r = kiln_sandbox_set_source_archive(sb, fd, 200000, 1024, err);
+			r = kiln_sandbox_set_source_archive(sb, fd, 200000, 1024, 0, err);
 			close(fd);
 			break;
 		}

@@ -85,3 +85,15 @@ int cmd_token(int argc, char **argv)
 {
 	return exec_client(argc, argv);
 }
+int cmd_policy(int argc, char **argv)
+{
+	return exec_client(argc, argv);
+}
+int cmd_egress(int argc, char **argv)
+{
+	return exec_client(argc, argv);
+}
+int cmd_secret(int argc, char **argv)
+{
+	return exec_client(argc, argv);
+}

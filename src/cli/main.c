@@ -33,6 +33,9 @@ static void usage(FILE *f)
 	      "  fetch      download a job's artifacts, checking their SHA-256\n"
 	      "  project    create or list projects (admin)\n"
 	      "  token      create, list or revoke API tokens (admin)\n"
+	      "  policy     show a project's policy, reload the policies\n"
+	      "  egress     a job's network attempts; suggest a project's allowlist\n"
+	      "  secret     set, list or remove a project's secrets (admin)\n"
 	      "\n"
 	      "  help       show this help\n"
 	      "  version    print the version\n"
@@ -63,6 +66,9 @@ int main(int argc, char **argv)
 		{"fetch", cmd_fetch},
 		{"project", cmd_project},
 		{"token", cmd_token},
+		{"policy", cmd_policy},
+		{"egress", cmd_egress},
+		{"secret", cmd_secret},
 	};
 
 	for (size_t i = 0; argc >= 2 && i < sizeof(verbs) / sizeof(verbs[0]); i++)

@@ -134,6 +134,9 @@ void kiln_exec_main(struct kiln_sandbox *sb, int bchan, int out_w, int err_w, in
 		};
 		char msg[sizeof(((struct kiln_msg *)0)->text)];
 
+		if (sb->archive_max_bytes != 0 &&
+		    (lim.max_bytes == 0 || sb->archive_max_bytes < lim.max_bytes))
+			lim.max_bytes = sb->archive_max_bytes;
 		umask(022);
 		if (kiln_unpack(sb->archive_fd, &lim, msg, sizeof(msg)) < 0) {
 			kiln_msg_send(bchan, KILN_MSG_ARCHIVE, 0, -1, msg);

@@ -81,7 +81,10 @@ struct kiln_sandbox {
 	int disk_fd;
 	/* The source as an archive, unpacked by the build process. */
 	int archive_fd;
-	uint64_t archive_max_files, archive_max_path;
+	/* A network namespace prepared by the caller (egress proxy), joined by
+	 * the relay instead of creating one; -1: a fresh, empty one. */
+	int netns_fd;
+	uint64_t archive_max_files, archive_max_path, archive_max_bytes;
 	/* Paths of /workspace to export (default: the contents of out/). */
 	char **exports;
 	size_t nexports;

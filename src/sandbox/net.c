@@ -21,6 +21,10 @@ int kiln_net_lo_up(struct kiln_error **err)
 	strcpy(ifr.ifr_name, "lo");
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
 		return kiln_error_set(err, errno, "network: get flags of lo");
+	/* A namespace prepared by the caller has it up already (and we have
+	 * no capability over it). */
+	if (ifr.ifr_flags & IFF_UP)
+		return 0;
 	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
 	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
 		return kiln_error_set(err, errno, "network: bring up lo");

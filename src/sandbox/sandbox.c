@@ -51,6 +51,7 @@ struct kiln_sandbox *kiln_sandbox_new(void)
 	sb->source_date_epoch = KILN_DEFAULT_SOURCE_DATE_EPOCH;
 	sb->disk_fd = -1;
 	sb->archive_fd = -1;
+	sb->netns_fd = -1;
 	if (pipe2(sb->cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		free(sb);
 		return NULL;
@@ -84,6 +85,8 @@ void kiln_sandbox_free(struct kiln_sandbox *sb)
 	strv_free(sb->exports, sb->nexports);
 	if (sb->archive_fd >= 0)
 		close(sb->archive_fd);
+	if (sb->netns_fd >= 0)
+		close(sb->netns_fd);
 	free(sb->source);
 	free(sb->outdir);
 	free(sb->root);
@@ -142,7 +145,7 @@ static int set_host_dir(char **slot, const char *dir, const char *what, bool mus
 }
 
 int kiln_sandbox_set_source_archive(struct kiln_sandbox *sb, int fd, uint64_t max_files,
-				    uint64_t max_path, struct kiln_error **err)
+				    uint64_t max_path, uint64_t max_bytes, struct kiln_error **err)
 {
 	int d;
 
@@ -163,6 +166,20 @@ int kiln_sandbox_set_source_archive(struct kiln_sandbox *sb, int fd, uint64_t ma
 	sb->archive_fd = d;
 	sb->archive_max_files = max_files;
 	sb->archive_max_path = max_path;
+	sb->archive_max_bytes = max_bytes;
+	return 0;
+}
+
+int kiln_sandbox_set_netns(struct kiln_sandbox *sb, int fd, struct kiln_error **err)
+{
+	int d;
+
+	d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (d < 0)
+		return kiln_error_set(err, errno, "network namespace");
+	if (sb->netns_fd >= 0)
+		close(sb->netns_fd);
+	sb->netns_fd = d;
 	return 0;
 }
 
@@ -415,6 +432,9 @@ static int prepare_identity(struct run *run, struct kiln_error **err)
 	unsigned slot;
 
 	sb->rootless = geteuid() != 0;
+	if (sb->rootless && sb->netns_fd >= 0)
+		return kiln_error_set(err, EPERM,
+				      "a prepared network namespace needs root (kilnd's launcher)");
 	sb->build_uid = sb->fake_root ? 0 : KILN_BUILDER_UID;
 	sb->build_gid = sb->fake_root ? 0 : KILN_BUILDER_GID;
 	if (sb->rootless) {
@@ -1087,9 +1107,19 @@ static pid_t spawn_init(struct run *run, struct kiln_sandbox *sb, int chan[2], i
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(KILN_EXIT_SETUP);
+		/* A prepared network namespace is joined here, in the host's
+		 * user namespace: it stays owned by that one, so the build
+		 * has no capability over it at all (it cannot add routes,
+		 * interfaces or addresses, nor change its sysctls). */
+		if (sb->netns_fd >= 0 && setns(sb->netns_fd, CLONE_NEWNET) < 0) {
+			rep.init_pid = -errno;
+			kiln_write_all(rp[1], &rep, sizeof(rep));
+			_exit(KILN_EXIT_SETUP);
+		}
 		pid = (pid_t)syscall(SYS_clone,
-				     CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
-					     CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
+				     CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
+					     (sb->netns_fd >= 0 ? 0 : CLONE_NEWNET) | CLONE_NEWIPC |
+					     CLONE_NEWUTS | SIGCHLD,
 				     NULL, NULL, NULL, 0);
 		if (pid == 0) {
 			close(rp[1]);

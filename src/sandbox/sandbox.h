@@ -117,11 +117,19 @@ KILN_EXPORT int kiln_sandbox_set_source(struct kiln_sandbox *sb, const char *dir
  * place and before the command runs, with libarchive's secure-extraction
  * flags as a second line: no absolute paths, no "..", no writing through
  * symlinks, no devices/fifos, no owners or special bits, at most max_files
- * entries, paths of at most max_path bytes, at most the disk limit of
- * data. A refused archive ends the run with reason "archive" (exit 65) and
- * result->archive_error. Mutually exclusive with set_source. */
+ * entries, paths of at most max_path bytes, at most max_bytes (0: no cap
+ * of its own) and the disk limit of data. A refused archive ends the run
+ * with reason "archive" (exit 65) and result->archive_error. Mutually
+ * exclusive with set_source. */
 KILN_EXPORT int kiln_sandbox_set_source_archive(struct kiln_sandbox *sb, int fd, uint64_t max_files,
-						uint64_t max_path, struct kiln_error **err);
+						uint64_t max_path, uint64_t max_bytes,
+						struct kiln_error **err);
+/* Run the build in this network namespace (an fd of /proc/PID/ns/net,
+ * duplicated) instead of a fresh one. The caller prepares it, in the
+ * host's user namespace, with lo up and whatever it wants the build to
+ * reach there (kilnd: the egress proxy's listening socket on 127.0.0.1);
+ * the build gets no capability over it. Root mode only. */
+KILN_EXPORT int kiln_sandbox_set_netns(struct kiln_sandbox *sb, int fd, struct kiln_error **err);
 /* Export these paths of /workspace (files or directories, relative, no
  * "..") into the output dir, each at its own relative path, instead of the
  * default (the contents of /workspace/out). Missing paths are skipped. */

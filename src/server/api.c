@@ -28,6 +28,7 @@
 #include "core/sys.h"
 #include "core/util.h"
 #include "server/job.h"
+#include "server/policy.h"
 #include "server/metrics.h"
 #include "server/server.h"
 #include "server/spec.h"
@@ -58,6 +59,10 @@ enum route {
 	R_JOB_CANCEL,
 	R_JOB_ARTIFACTS,
 	R_ARTIFACT,
+	R_POLICIES_RELOAD,
+	R_POLICY,
+	R_JOB_EGRESS,
+	R_EGRESS_SUGGEST,
 };
 
 enum body { B_NONE, B_JSON, B_MULTIPART };
@@ -84,6 +89,10 @@ static const struct endpoint endpoints[] = {
 	{R_JOB_CANCEL, "POST", KILN_SCOPE_SUBMIT, false, B_NONE},
 	{R_JOB_ARTIFACTS, "GET", KILN_SCOPE_READ, false, B_NONE},
 	{R_ARTIFACT, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_POLICIES_RELOAD, "POST", KILN_SCOPE_ADMIN, true, B_NONE},
+	{R_POLICY, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_JOB_EGRESS, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_EGRESS_SUGGEST, "GET", KILN_SCOPE_READ, false, B_NONE},
 };
 
 /* ---- helpers ---- */
@@ -190,7 +199,33 @@ static enum route parse_route(struct kiln_req *r)
 			return R_JOB_CANCEL;
 		if (strcmp(slash, "/artifacts") == 0)
 			return R_JOB_ARTIFACTS;
+		if (strcmp(slash, "/egress") == 0)
+			return R_JOB_EGRESS;
 		return R_NONE;
+	}
+	if (strncmp(u, "egress/", 7) == 0) {
+		size_t n;
+
+		p = u + 7;
+		slash = strchr(p, '/');
+		n = slash ? (size_t)(slash - p) : 0;
+		if (slash == NULL || strcmp(slash, "/suggest") != 0 || n == 0 ||
+		    n >= sizeof(r->arg))
+			return R_NONE;
+		memcpy(r->arg, p, n);
+		r->arg[n] = '\0';
+		if (!kiln_project_name_valid(r->arg))
+			return R_NONE;
+		return R_EGRESS_SUGGEST;
+	}
+	if (strcmp(u, "policies/reload") == 0)
+		return R_POLICIES_RELOAD;
+	if (strncmp(u, "policies/", 9) == 0) {
+		p = u + 9;
+		if (!kiln_project_name_valid(p))
+			return R_NONE;
+		snprintf(r->arg, sizeof(r->arg), "%s", p);
+		return R_POLICY;
 	}
 	if (strncmp(u, "artifacts/", 10) == 0) {
 		p = u + 10;
@@ -652,6 +687,80 @@ static int h_job_artifacts(struct kiln_req *r)
 	if (l == NULL)
 		return reply_db_error(r, &err, "list artifacts");
 	return kiln_reply_json(r, 200, l);
+}
+
+/* ---- /v1/jobs/{id}/egress, /v1/egress/{project}/suggest ---- */
+
+static int h_job_egress(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	json_t *l;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL || job_access(r, db, &ret) < 0)
+		return ret;
+	l = kiln_db_egress_list(db, r->job, &err);
+	if (l == NULL)
+		return reply_db_error(r, &err, "list egress attempts");
+	return kiln_reply_json(r, 200, l);
+}
+
+/* What the project's builds asked the proxy for, as the allowlist that
+ * would have let all of it through (docs/egress.md). */
+static int h_egress_suggest(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	json_t *d, *arr, *allow, *v;
+	char *yaml = NULL;
+	size_t i, ylen = 0;
+	FILE *f;
+	int ret;
+
+	if (!kiln_auth_project_ok(&r->auth, r->arg))
+		return kiln_reply_error(r, 403, "forbidden", "this token may only read project %s",
+					r->auth.project);
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	if (!kiln_db_project_exists(db, r->arg))
+		return kiln_reply_error(r, 404, "not_found", "project '%s' does not exist", r->arg);
+	d = kiln_db_egress_destinations(db, r->arg, &err);
+	if (d == NULL)
+		return reply_db_error(r, &err, "list egress destinations");
+	arr = json_object_get(d, "destinations");
+	allow = json_array();
+	f = open_memstream(&yaml, &ylen);
+	if (allow == NULL || f == NULL) {
+		if (f != NULL)
+			fclose(f);
+		free(yaml);
+		json_decref(allow);
+		json_decref(d);
+		return kiln_reply_error(r, 500, "internal", "out of memory");
+	}
+	fputs("network:\n  mode: allowlist\n  enforcement: block\n  allow:", f);
+	if (json_array_size(arr) == 0)
+		fputs(" []", f);
+	fputs("\n", f);
+	json_array_foreach(arr, i, v)
+	{
+		const char *h = json_string_value(json_object_get(v, "host"));
+		char e[300];
+
+		snprintf(e, sizeof(e), "%s%s%s:%" JSON_INTEGER_FORMAT,
+			 strchr(h ? h : "", ':') ? "[" : "", h ? h : "",
+			 strchr(h ? h : "", ':') ? "]" : "",
+			 json_integer_value(json_object_get(v, "port")));
+		json_array_append_new(allow, json_string(e));
+		fprintf(f, "    - \"%s\"\n", e);
+	}
+	fclose(f);
+	json_object_set_new(d, "project", json_string(r->arg));
+	json_object_set_new(d, "allow", allow);
+	json_object_set_new(d, "policy", json_string(yaml ? yaml : ""));
+	free(yaml);
+	return kiln_reply_json(r, 200, d);
 }
 
 /* ---- /v1/artifacts/{sha256} ---- */
@@ -1190,11 +1299,12 @@ static int h_jobs_post(struct kiln_req *r)
 	struct kiln_spec *spec = NULL;
 	struct kiln_job_new jn;
 	char source_hex[KILN_SHA256_HEX], spec_hex[KILN_SHA256_HEX], lim[32];
+	char policy_digest[KILN_POLICY_DIGEST_MAX];
 	uint64_t source_size = 0;
 	json_t *spec_json;
 	char *spec_text;
 	struct kiln_db *db;
-	int64_t id = 0;
+	int64_t id = 0, queued;
 	int ret;
 
 	if (r->body_too_large) {
@@ -1245,6 +1355,25 @@ static int h_jobs_post(struct kiln_req *r)
 		upload_fail(u, 400, "spec_invalid", "%s", se.message);
 		return reply_spec_error(r, &se);
 	}
+	{
+		struct kiln_policy_set *ps = kiln_policy_current();
+		char msg[512];
+
+		if (ps == NULL) {
+			kiln_spec_free(spec);
+			return kiln_reply_error(r, 503, "unavailable", "no policy set is loaded");
+		}
+		if (kiln_policy_apply(kiln_policy_lookup(ps, u->project), spec, false, msg,
+				      sizeof(msg)) < 0) {
+			kiln_policy_set_unref(ps);
+			kiln_spec_free(spec);
+			upload_fail(u, 403, "policy_denied", "%s", msg);
+			return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+		}
+		snprintf(policy_digest, sizeof(policy_digest), "%s",
+			 kiln_policy_lookup(ps, u->project)->digest);
+		kiln_policy_set_unref(ps);
+	}
 	if (u->w == NULL || u->source_bytes == 0) {
 		kiln_spec_free(spec);
 		upload_fail(u, 400, "archive_invalid",
@@ -1257,6 +1386,24 @@ static int h_jobs_post(struct kiln_req *r)
 	if (spec_text == NULL) {
 		kiln_spec_free(spec);
 		upload_fail(u, 500, "internal", "out of memory");
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+	}
+
+	/* A full queue is refused before the source is stored; the insert
+	 * checks again, atomically, for submits racing this one. */
+	queued = kiln_db_jobs_queued(db, u->project, &err);
+	if (queued < 0) {
+		free(spec_text);
+		kiln_spec_free(spec);
+		return reply_db_error(r, &err, "count queued jobs");
+	}
+	if ((uint64_t)queued >= r->s->cfg.max_queued) {
+		free(spec_text);
+		kiln_spec_free(spec);
+		upload_fail(u, 429, "too_many",
+			    "project %s already has %" PRId64
+			    " queued jobs (limits.queued_per_project); try again later",
+			    u->project, queued);
 		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
 	}
 
@@ -1278,9 +1425,20 @@ static int h_jobs_post(struct kiln_req *r)
 	jn.source_bytes = source_size;
 	jn.retry_safe = spec->retry;
 	jn.submitted_by = r->auth.token_id;
+	jn.max_queued = r->s->cfg.max_queued;
+	jn.policy_digest = policy_digest;
 	ret = kiln_db_job_insert(db, &jn, &id, &err);
 	free(spec_text);
 	kiln_spec_free(spec);
+	if (ret < 0 && err != NULL && err->code == EAGAIN) {
+		/* Lost a race for the last place: the source blob stays in the
+		 * CAS (content-addressed, shared with any later submit of it). */
+		kiln_error_free(&err);
+		return kiln_reply_error(r, 429, "too_many",
+					"project %s already has %" PRIu64
+					" queued jobs (limits.queued_per_project); try again later",
+					u->project, r->s->cfg.max_queued);
+	}
 	if (ret < 0)
 		return reply_db_error(r, &err, "record job");
 	r->job = id;
@@ -1338,9 +1496,21 @@ static bool headers_too_large(struct kiln_req *r)
 	return total > KILN_HTTP_HEADERS_MAX;
 }
 
+/* "GET, HEAD, POST": the Allow header of a 405. */
+static void allow_add(char *buf, size_t cap, const char *method)
+{
+	size_t len = strlen(buf);
+
+	if (strstr(buf, method) != NULL)
+		return;
+	snprintf(buf + len, cap - len, "%s%s%s", len ? ", " : "", method,
+		 strcmp(method, "GET") == 0 ? ", HEAD" : "");
+}
+
 static int api_begin(struct kiln_req *r)
 {
 	const struct endpoint *ep = NULL;
+	const char *method;
 	enum route route = parse_route(r);
 	enum kiln_auth_result ar;
 	struct kiln_db *db;
@@ -1354,12 +1524,18 @@ static int api_begin(struct kiln_req *r)
 					KILN_HTTP_HEADERS_MAX / 1024);
 	if (route == R_NONE)
 		return kiln_reply_error(r, 404, "not_found", "no such endpoint");
-	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
-		if (endpoints[i].route == route && strcmp(endpoints[i].method, r->method) == 0) {
+	/* HEAD is GET without the body (libmicrohttpd drops it). */
+	method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
+		if (endpoints[i].route != route)
+			continue;
+		if (strcmp(endpoints[i].method, method) == 0) {
 			ep = &endpoints[i];
 			r->route = (int)i;
 			break;
 		}
+		allow_add(r->allow, sizeof(r->allow), endpoints[i].method);
+	}
 	if (ep == NULL)
 		return kiln_reply_error(r, 405, "method_not_allowed",
 					"this method is not allowed on this endpoint");
@@ -1445,6 +1621,10 @@ static int api_finish(struct kiln_req *r)
 	case R_JOB_CANCEL: return h_job_cancel(r);
 	case R_JOB_ARTIFACTS: return h_job_artifacts(r);
 	case R_ARTIFACT: return h_artifact(r);
+	case R_POLICIES_RELOAD: return kiln_api_policy_reload(r);
+	case R_POLICY: return kiln_api_policy_show(r, r->arg);
+	case R_JOB_EGRESS: return h_job_egress(r);
+	case R_EGRESS_SUGGEST: return h_egress_suggest(r);
 	case R_NONE:
 	default: return kiln_reply_error(r, 404, "not_found", "no such endpoint");
 	}

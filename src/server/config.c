@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "core/util.h"
+#include "server/egress.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define MAX_HOST	 253
@@ -45,7 +46,13 @@ void kiln_config_defaults(struct kiln_config *c)
 	c->max_path = 1024;
 	c->max_log = 16 * MIB;
 	c->conns_per_token = 16;
+	c->max_queued = 1000;
 	c->max_attempts = 3;
+	c->egress_conns = 256;
+	c->egress_active = 32;
+	c->egress_bytes = 2 * GIB;
+	c->egress_idle = 60;
+	c->egress_lifetime = 30 * 60;
 	kiln_spec_limits_default(&c->spec_limits);
 }
 
@@ -57,9 +64,12 @@ void kiln_config_free(struct kiln_config *c)
 	free(c->listen_host);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->policies);
+	free(c->egress_hosts);
 	free(c->webhook_url);
 	free(c->webhook_secret_file);
-	c->data = c->listen_host = c->tls_cert = c->tls_key = NULL;
+	c->data = c->listen_host = c->tls_cert = c->tls_key = c->policies = NULL;
+	c->egress_hosts = NULL;
 	c->webhook_url = c->webhook_secret_file = NULL;
 }
 
@@ -246,17 +256,10 @@ struct cfg_ctx {
 	bool alerts;
 };
 
-static const char *const top_keys[] = {"data",
-				       "listen",
-				       "workers",
-				       "tls",
-				       "allow_insecure_listen",
-				       "limits",
-				       "max_attempts",
-				       "spec_limits",
-				       "metrics_public",
-				       "alerts",
-				       NULL};
+static const char *const top_keys[] = {
+	"data",		  "listen",	  "workers",	 "tls",	     "allow_insecure_listen",
+	"limits",	  "max_attempts", "spec_limits", "policies", "egress",
+	"metrics_public", "alerts",	  NULL};
 enum {
 	C_DATA,
 	C_LISTEN,
@@ -266,15 +269,22 @@ enum {
 	C_LIMITS,
 	C_ATTEMPTS,
 	C_SPEC,
+	C_POLICIES,
+	C_EGRESS,
 	C_METRICS,
-	C_ALERTS
+	C_ALERTS,
 };
+
+static const char *const egress_keys[] = {"connections", "concurrent", "bytes", "idle",
+					  "lifetime",	 "hosts",      NULL};
+enum { E_CONNS, E_ACTIVE, E_BYTES, E_IDLE, E_LIFETIME, E_HOSTS };
 
 static const char *const alert_keys[] = {"webhook", "secret_file", NULL};
 
 static const char *const limit_keys[] = {
-	"body", "unpacked", "files", "path", "log", "connections_per_token", NULL};
-enum { L_BODY, L_UNPACKED, L_FILES, L_PATH, L_LOG, L_CONNS };
+	"body", "unpacked", "files", "path", "log", "connections_per_token", "queued_per_project",
+	NULL};
+enum { L_BODY, L_UNPACKED, L_FILES, L_PATH, L_LOG, L_CONNS, L_QUEUED };
 
 static const char *const tls_keys[] = {"cert", "key", NULL};
 static const char *const spec_limit_keys[] = {"timeout", "memory", "disk", "pids", "cpus", NULL};
@@ -283,7 +293,8 @@ enum { S_TIMEOUT, S_MEMORY, S_DISK, S_PIDS, S_CPUS };
 static int set_data(struct cfg_ctx *x, const char *name, const struct kiln_ynode *v,
 		    struct kiln_spec_error *e)
 {
-	char *p = NULL, q[80];
+	char *p = NULL, q[80],
+	     **dst = strcmp(name, "policies") == 0 ? &x->t->policies : &x->t->data;
 	size_t n;
 
 	if (kiln_yaml_string(v, name, PATH_MAX, &p, e) < 0)
@@ -299,7 +310,7 @@ static int set_data(struct cfg_ctx *x, const char *name, const struct kiln_ynode
 				      "got '%s'",
 				      name, q);
 	}
-	x->t->data = p;
+	*dst = p;
 	return 0;
 }
 
@@ -384,6 +395,7 @@ static int limit_field(void *ctx, size_t idx, const char *name, const struct kil
 			return -1;
 		t->conns_per_token = (unsigned)n;
 		return 0;
+	case L_QUEUED: return kiln_yaml_uint(v, name, 1, 10000000, &t->max_queued, e);
 	default: return kiln_yaml_fail(e, v, "internal error: limit %zu", idx);
 	}
 }
@@ -400,6 +412,83 @@ static int spec_limit_field(void *ctx, size_t idx, const char *name, const struc
 	case S_PIDS: return kiln_yaml_uint(v, name, 1, 4194304, &l->max_pids, e);
 	case S_CPUS: return kiln_yaml_cpus(v, name, 4096 * 1000, &l->max_cpus_milli, e);
 	default: return kiln_yaml_fail(e, v, "internal error: spec limit %zu", idx);
+	}
+}
+
+/* egress.hosts: {name: address}, a test-only map the proxy consults before
+ * DNS. Kept as "name address\n" lines. */
+static int egress_hosts(struct cfg_ctx *x, const struct kiln_ynode *v, struct kiln_spec_error *e)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (v->type != KILN_YMAP)
+		return kiln_yaml_fail(e, v, "egress.hosts: expected a mapping of name: address");
+	if (v->nkids / 2 > 64)
+		return kiln_yaml_fail(e, v, "egress.hosts: more than 64 names");
+	f = open_memstream(&out, &len);
+	if (f == NULL)
+		return kiln_yaml_fail(e, v, "egress.hosts: out of memory");
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const struct kiln_ynode *k = v->kids[i], *a = v->kids[i + 1];
+		char name[KILN_EGRESS_HOST_MAX + 3];
+		unsigned char buf[16];
+
+		if (k->type != KILN_YSCALAR || k->len >= sizeof(name) ||
+		    memchr(k->text, 0, k->len)) {
+			fclose(f);
+			free(out);
+			return kiln_yaml_fail(e, k, "egress.hosts: a key must be a host name");
+		}
+		memcpy(name, k->text, k->len + 1);
+		if (!kiln_egress_host_normalise(name)) {
+			fclose(f);
+			free(out);
+			return kiln_yaml_fail(e, k, "egress.hosts: '%s' is not a host name", name);
+		}
+		if (a->type != KILN_YSCALAR || (inet_pton(AF_INET, a->text, buf) != 1 &&
+						inet_pton(AF_INET6, a->text, buf) != 1)) {
+			fclose(f);
+			free(out);
+			return kiln_yaml_fail(e, a, "egress.hosts.%s: expected an IP address",
+					      name);
+		}
+		fprintf(f, "%s %s\n", name, a->text);
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return kiln_yaml_fail(e, v, "egress.hosts: out of memory");
+	}
+	if (x->t->egress_hosts != x->orig->egress_hosts)
+		free(x->t->egress_hosts);
+	x->t->egress_hosts = out;
+	return 0;
+}
+
+static int egress_field(void *ctx, size_t idx, const char *name, const struct kiln_ynode *v,
+			struct kiln_spec_error *e)
+{
+	struct cfg_ctx *x = ctx;
+	struct kiln_config *t = x->t;
+	uint64_t n = 0;
+
+	switch (idx) {
+	case E_CONNS: return u64_to_uint(v, name, 1, 100000, &t->egress_conns, e);
+	case E_ACTIVE: return u64_to_uint(v, name, 1, 1024, &t->egress_active, e);
+	case E_BYTES: return kiln_yaml_size(v, name, 1024 * GIB, &t->egress_bytes, e);
+	case E_IDLE:
+		if (kiln_yaml_duration(v, name, 24 * 3600, &n, e) < 0)
+			return -1;
+		t->egress_idle = (unsigned)n;
+		return 0;
+	case E_LIFETIME:
+		if (kiln_yaml_duration(v, name, 7 * 24 * 3600, &n, e) < 0)
+			return -1;
+		t->egress_lifetime = (unsigned)n;
+		return 0;
+	case E_HOSTS: return egress_hosts(x, v, e);
+	default: return kiln_yaml_fail(e, v, "internal error: egress %zu", idx);
 	}
 }
 
@@ -423,6 +512,8 @@ static int top_field(void *ctx, size_t idx, const char *name, const struct kiln_
 	case C_LIMITS: return kiln_yaml_walk(v, name, limit_keys, limit_field, x, e);
 	case C_ATTEMPTS: return u64_to_uint(v, name, 1, 100, &x->t->max_attempts, e);
 	case C_SPEC: return kiln_yaml_walk(v, name, spec_limit_keys, spec_limit_field, x, e);
+	case C_POLICIES: return set_data(x, name, v, e);
+	case C_EGRESS: return kiln_yaml_walk(v, name, egress_keys, egress_field, x, e);
 	case C_METRICS: return kiln_yaml_bool(v, name, &x->t->metrics_public, e);
 	case C_ALERTS:
 		if (kiln_yaml_walk(v, name, alert_keys, alert_field, x, e) < 0)
@@ -446,6 +537,10 @@ static void free_unshared(struct kiln_config *a, const struct kiln_config *b)
 		free(a->tls_cert);
 	if (a->tls_key != b->tls_key)
 		free(a->tls_key);
+	if (a->policies != b->policies)
+		free(a->policies);
+	if (a->egress_hosts != b->egress_hosts)
+		free(a->egress_hosts);
 	if (a->webhook_url != b->webhook_url)
 		free(a->webhook_url);
 	if (a->webhook_secret_file != b->webhook_secret_file)

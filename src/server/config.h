@@ -21,6 +21,7 @@
  *     path: 1024                   # 64-4096
  *     log: 16M
  *     connections_per_token: 16    # 1-1024
+ *     queued_per_project: 1000     # 1-10000000; queued jobs per project
  *   max_attempts: 3                # 1-100; retries of a retry-safe job after crashes
  *   spec_limits:                   # maxima a kiln.yml may ask for
  *     timeout: 24h                 # up to 365d
@@ -28,6 +29,14 @@
  *     disk: 256G                   # up to 1024T
  *     pids: 65536                  # 1-4194304
  *     cpus: 64                     # up to 4096
+ *   policies: DATA/policies        # the policy directory (docs/policy.md)
+ *   egress:                        # the egress proxy, per job (docs/egress.md)
+ *     connections: 256             # 1-100000 over the job's life
+ *     concurrent: 32               # 1-1024 at once
+ *     bytes: 2G                    # both directions, all connections
+ *     idle: 60s                    # a connection with no traffic is closed
+ *     lifetime: 30m                # a connection is closed after this
+ *     hosts: {name: 203.0.113.7}   # TEST ONLY: names the proxy resolves itself
  *   metrics_public: false          # GET /metrics without a token (docs/metrics.md)
  *   alerts:                        # both or neither; default: no webhook
  *     webhook: https://hooks.example/kiln   # http:// or https://, <= 2048 bytes
@@ -57,8 +66,19 @@ struct kiln_config {
 	bool allow_insecure_listen;
 	uint64_t max_body, max_unpacked, max_files, max_path, max_log;
 	unsigned conns_per_token;
+	/* queued jobs per project; a submit over it gets 429 */
+	uint64_t max_queued;
 	unsigned max_attempts;
 	struct kiln_spec_limits spec_limits;
+	/* the policy directory, NULL = DATA/policies */
+	char *policies;
+	/* egress proxy limits, per job: connections in all, at once, bytes
+	 * both ways, seconds idle and in all per connection */
+	unsigned egress_conns, egress_active;
+	uint64_t egress_bytes;
+	unsigned egress_idle, egress_lifetime;
+	/* test-only "name address\n" lines the proxy uses before DNS, or NULL */
+	char *egress_hosts;
 	bool metrics_public;
 	/* alerts: webhook; both NULL when not configured */
 	char *webhook_url, *webhook_secret_file;

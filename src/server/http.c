@@ -116,6 +116,8 @@ int kiln_reply_text(struct kiln_req *r, unsigned status, char *text, const char 
 	kiln_response_headers(resp, content_type);
 	if (r->unauthorized)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (status == 405 && r->allow[0] != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	return kiln_reply(r, status, resp);
 }
 

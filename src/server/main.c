@@ -27,6 +27,7 @@
 #include "core/util.h"
 #include "server/config.h"
 #include "server/alerts.h"
+#include "server/policy.h"
 #include "server/server.h"
 #include "store/cas.h"
 #include "store/db.h"
@@ -182,6 +183,90 @@ static int bootstrap_admin(struct kiln_server *s, struct kiln_db *db, const char
 	return 0;
 }
 
+struct check_ctx {
+	const char *dir;
+	struct kiln_db *db;
+	unsigned problems;
+};
+
+static void check_report(void *ctx, const char *file, int line, int column, const char *message)
+{
+	struct check_ctx *c = ctx;
+
+	c->problems++;
+	if (line > 0)
+		printf("%s/%s:%d:%d: %s\n", c->dir, file, line, column, message);
+	else
+		printf("%s/%s: %s\n", c->dir, file, message);
+}
+
+static bool check_secret_known(void *ctx, const char *project, const char *name)
+{
+	struct check_ctx *c = ctx;
+
+	return kiln_db_secret_version(c->db, project, name) > 0;
+}
+
+/* kilnd policy check DIR [--data DATA]: validate a policy directory
+ * without a server (exit 0 valid, 1 problems, 2 usage). With --data, the
+ * secrets a policy grants must exist in that data directory's store. */
+static int kiln_policy_check_main(int argc, char **argv)
+{
+	struct kiln_policy_known k;
+	struct kiln_spec_limits lim;
+	struct check_ctx c = {0};
+	struct kiln_policy_set *set = NULL;
+	struct kiln_error *err = NULL;
+	const char *dir = NULL, *data = NULL;
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+			data = argv[++i];
+		else if (strcmp(argv[i], "check") == 0 && dir == NULL && i == 1)
+			continue;
+		else if (dir == NULL && argv[i][0] != '-' && i >= 2)
+			dir = argv[i];
+		else
+			dir = NULL, i = argc;
+	}
+	if (argc < 3 || strcmp(argv[1], "check") != 0 || dir == NULL) {
+		fputs("usage: kilnd policy check DIR [--data DATA]\n", stderr);
+		return 2;
+	}
+	if (sodium_init() < 0)
+		return 1;
+	kiln_spec_limits_default(&lim);
+	memset(&k, 0, sizeof(k));
+	k.max = &lim;
+	c.dir = dir;
+	if (data != NULL) {
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/kiln.db", data);
+		if (kiln_db_open(path, &c.db, &err) < 0) {
+			fprintf(stderr, "kilnd: %s\n", err ? err->msg : "database");
+			kiln_error_free(&err);
+			return 1;
+		}
+		k.secret_known = check_secret_known;
+		k.ctx = &c;
+	}
+	r = kiln_policy_load_dir(dir, &k, check_report, &c, &set, &err);
+	if (c.db != NULL)
+		kiln_db_close(c.db);
+	if (r < 0) {
+		fprintf(stderr, "kilnd: %s\n", err ? err->msg : "?");
+		kiln_error_free(&err);
+		return 1;
+	}
+	if (r > 0)
+		return 1;
+	printf("%s: %zu policy file(s), valid (%s)\n", dir, kiln_policy_set_count(set),
+	       kiln_policy_set_digest(set));
+	kiln_policy_set_unref(set);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -201,10 +286,8 @@ int main(int argc, char **argv)
 	uint64_t v;
 	int c, sig, rc = 1, nrec;
 
-	if (argc > 1 && strcmp(argv[1], "policy") == 0) {
-		fprintf(stderr, "kilnd: 'policy' is not available in this version\n");
-		return 2;
-	}
+	if (argc > 1 && strcmp(argv[1], "policy") == 0)
+		return kiln_policy_check_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': data_arg = optarg; break;
@@ -285,6 +368,27 @@ int main(int argc, char **argv)
 			kiln_error_set(&err, ENAMETOOLONG, "data directory path");
 		goto fail_srv;
 	}
+	if ((size_t)snprintf(s->policy_dir, sizeof(s->policy_dir), "%s",
+			     s->cfg.policies ? s->cfg.policies : data) >= sizeof(s->policy_dir) ||
+	    (s->cfg.policies == NULL &&
+	     make_subdir(data, "policies", s->policy_dir, sizeof(s->policy_dir), &err) < 0)) {
+		if (err == NULL)
+			kiln_error_set(&err, ENAMETOOLONG, "policy directory path");
+		goto fail_srv;
+	}
+	/* An invalid policy set at start-up stops kilnd: there is no
+	 * previous set to keep. */
+	{
+		int pr = kiln_policies_reload(s, "start-up", NULL, &err);
+		if (pr != 0) {
+			if (pr > 0)
+				kiln_error_set(&err, EINVAL,
+					       "the policies in %s are invalid (see above); "
+					       "check them with: kilnd policy check %s",
+					       s->policy_dir, s->policy_dir);
+			goto fail_srv;
+		}
+	}
 	snprintf(cas_dir, sizeof(cas_dir), "%s/cas", data);
 	if (kiln_cas_open(cas_dir, &s->cas, &err) < 0)
 		goto fail_srv;
@@ -330,6 +434,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -347,6 +452,11 @@ int main(int argc, char **argv)
 	do {
 		if (sigwait(&sigs, &sig) != 0)
 			sig = 0;
+		if (sig == SIGHUP) {
+			/* Reload the policies: all or nothing. */
+			if (kiln_policies_reload(s, "SIGHUP", NULL, &err) < 0)
+				kiln_error_free(&err);
+		}
 	} while (sig != SIGTERM && sig != SIGINT);
 	kiln_logf("%s: shutting down (running jobs are cancelled)",
 		  sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -360,6 +470,7 @@ int main(int argc, char **argv)
 	rc = 0;
 	kiln_logf("stopped");
 fail_srv:
+	kiln_policy_install(NULL);
 	if (s->cas != NULL)
 		kiln_cas_close(s->cas);
 	kiln_server_destroy(s);

@@ -49,6 +49,8 @@ struct kiln_server {
 	char db_path[4096];
 	char log_dir[4096];
 	char tmp_dir[4096];
+	/* the policy directory (docs/policy.md) */
+	char policy_dir[4096];
 	struct kiln_cas *cas; /* thread-safe: file-system operations only */
 
 	pthread_mutex_t mu;
@@ -86,9 +88,7 @@ void kiln_server_destroy(struct kiln_server *s);
 /* Database handles: a pool opened once at start-up (kiln_server_db_open)
  * and lent out; a handle is used by one thread at a time (db.h). Opening
  * handles while others are in use is avoided on purpose: each open runs
- * the migration check in a write transaction, and closing the descriptor
- * that kiln_db_open() uses to create the file drops the POSIX locks SQLite
- * holds on it for every other handle of this process. Acquire waits up to
+ * the migration check in a write transaction. Acquire waits up to
  * KILN_DB_WAIT_MS for a free handle; NULL with *err when none came. */
 int kiln_server_db_open(struct kiln_server *s, unsigned n, struct kiln_error **err);
 void kiln_server_db_close(struct kiln_server *s);
@@ -183,6 +183,8 @@ struct kiln_req {
 	bool responded;
 	/* the answer is a 401: add WWW-Authenticate */
 	bool unauthorized;
+	/* the answer is a 405: the methods for an Allow header */
+	char allow[48];
 	/* borrowed from the pool while a handler needs it */
 	struct kiln_db *db;
 	/* the error code of the answer (kiln_reply_error), for the metrics */
@@ -232,6 +234,19 @@ int kiln_api_begin(struct kiln_req *r);
 int kiln_api_upload(struct kiln_req *r, const char *data, size_t len);
 int kiln_api_finish(struct kiln_req *r);
 void kiln_api_done(struct kiln_req *r);
+
+/* ---- api_policy.c ---- */
+struct kiln_policy_known;
+/* What policies may refer to on this server (images, maxima). */
+void kiln_policy_known_server(const struct kiln_server *s, struct kiln_policy_known *k);
+/* Load s->policy_dir and install it; why is logged. 0 when installed, the
+ * number of problems when refused (*problems: one line each, malloc'd, may
+ * be NULL), -1 with *err when the directory could not be read. A refusal
+ * keeps the previous set and is logged and counted. */
+int kiln_policies_reload(struct kiln_server *s, const char *why, char **problems,
+			 struct kiln_error **err);
+int kiln_api_policy_reload(struct kiln_req *r);
+int kiln_api_policy_show(struct kiln_req *r, const char *project);
 
 /* ---- worker.c ---- */
 int kiln_workers_start(struct kiln_server *s, struct kiln_error **err);

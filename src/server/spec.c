@@ -1327,7 +1327,47 @@ void kiln_spec_free(struct kiln_spec *s)
 	for (size_t i = 0; i < s->nenv; i++)
 		free(s->env[i]);
 	free(s->env);
+	for (size_t i = 0; i < s->nsecrets; i++)
+		free(s->secrets[i]);
+	free(s->secrets);
+	free(s->image);
 	free(s);
+}
+
+bool kiln_secret_name_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > 64 || (name[0] >= '0' && name[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = name[i];
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+bool kiln_image_name_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > 64 ||
+	    !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9')))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = name[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+		      ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+void kiln_spec_fmt_size(char *buf, size_t size, uint64_t v)
+{
+	fmt_size(buf, size, v);
 }
 
 struct spec_ctx {
@@ -1335,9 +1375,19 @@ struct spec_ctx {
 	struct kiln_spec_limits l;
 };
 
-static const char *const spec_keys[] = {"script",  "artifacts", "timeout", "resources",
-					"network", "retry",	"env",	   NULL};
-enum { K_SCRIPT, K_ARTIFACTS, K_TIMEOUT, K_RESOURCES, K_NETWORK, K_RETRY, K_ENV };
+static const char *const spec_keys[] = {"script", "artifacts", "timeout", "resources", "network",
+					"retry",  "env",       "secrets", "image",     NULL};
+enum {
+	K_SCRIPT,
+	K_ARTIFACTS,
+	K_TIMEOUT,
+	K_RESOURCES,
+	K_NETWORK,
+	K_RETRY,
+	K_ENV,
+	K_SECRETS,
+	K_IMAGE
+};
 
 static const char *const resource_keys[] = {"memory", "pids", "cpus", "disk", NULL};
 enum { R_MEMORY, R_PIDS, R_CPUS, R_DISK };
@@ -1441,6 +1491,11 @@ static int resource_field(void *ctx, size_t idx, const char *name, const struct 
 {
 	struct spec_ctx *c = ctx;
 
+	static const unsigned given[] = {KILN_SPEC_GIVEN_MEMORY, KILN_SPEC_GIVEN_PIDS,
+					 KILN_SPEC_GIVEN_CPUS, KILN_SPEC_GIVEN_DISK};
+
+	if (idx < sizeof(given) / sizeof(given[0]))
+		c->s->given |= given[idx];
 	switch (idx) {
 	case R_MEMORY: return kiln_yaml_size(v, name, c->l.max_memory, &c->s->memory, e);
 	case R_PIDS: return kiln_yaml_uint(v, name, 1, c->l.max_pids, &c->s->pids, e);
@@ -1458,10 +1513,20 @@ static int resource_field(void *ctx, size_t idx, const char *name, const struct 
 
 static int set_network(struct spec_ctx *c, const struct kiln_ynode *v, struct kiln_spec_error *e)
 {
-	(void)c;
-	if (v->type != KILN_YSCALAR || v->len != 4 || memcmp(v->text, "none", 4) != 0)
-		return kiln_yaml_fail(
-			e, v, "network: only 'none' is supported until egress policies exist");
+	const char *val;
+
+	if (v->type == KILN_YSCALAR && v->len == 4 && memcmp(v->text, "none", 4) == 0)
+		val = "none";
+	else if (v->type == KILN_YSCALAR && v->len == 6 && memcmp(v->text, "egress", 6) == 0)
+		val = "egress";
+	else
+		return kiln_yaml_fail(e, v,
+				      "network: expected none, or egress (through kilnd's proxy, "
+				      "to what the project's policy allows)");
+	free(c->s->network);
+	c->s->network = strdup(val);
+	if (c->s->network == NULL)
+		return kiln_yaml_fail(e, v, "network: out of memory");
 	return 0;
 }
 
@@ -1551,6 +1616,60 @@ static int set_env(struct spec_ctx *c, const struct kiln_ynode *v, struct kiln_s
 	return 0;
 }
 
+static int set_secrets(struct spec_ctx *c, const struct kiln_ynode *v, struct kiln_spec_error *e)
+{
+	struct kiln_spec *s = c->s;
+	char name[32], q[QUOTE_MAX + 8];
+
+	if (v->type != KILN_YSEQ)
+		return kiln_yaml_fail(
+			e, v, "secrets: expected a list of names like [DEPLOY_TOKEN], got %s",
+			kiln_yaml_kind(v));
+	if (v->nkids > KILN_SPEC_MAX_SECRETS)
+		return kiln_yaml_fail(e, v->kids[KILN_SPEC_MAX_SECRETS],
+				      "secrets: more than %d entries", KILN_SPEC_MAX_SECRETS);
+	s->secrets = calloc(v->nkids ? v->nkids : 1, sizeof(*s->secrets));
+	if (s->secrets == NULL)
+		return kiln_yaml_fail(e, v, "secrets: out of memory");
+	for (size_t i = 0; i < v->nkids; i++) {
+		const struct kiln_ynode *it = v->kids[i];
+		char *p = NULL;
+
+		snprintf(name, sizeof(name), "secrets[%zu]", i);
+		if (kiln_yaml_string(it, name, 64, &p, e) < 0)
+			return -1;
+		s->secrets[s->nsecrets++] = p;
+		if (!kiln_secret_name_valid(p)) {
+			QUOTE(q, it);
+			return kiln_yaml_fail(e, it,
+					      "%s: '%s' is not a secret name (letters, digits and "
+					      "_, not starting with a digit, at most 64)",
+					      name, q);
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(s->secrets[j], p) == 0)
+				return kiln_yaml_fail(e, it, "%s: duplicate of secrets[%zu]", name,
+						      j);
+	}
+	return 0;
+}
+
+static int set_image(struct spec_ctx *c, const struct kiln_ynode *v, struct kiln_spec_error *e)
+{
+	char q[QUOTE_MAX + 8];
+
+	free(c->s->image);
+	c->s->image = NULL;
+	if (kiln_yaml_string(v, "image", 64, &c->s->image, e) < 0)
+		return -1;
+	if (!kiln_image_name_valid(c->s->image)) {
+		QUOTE(q, v);
+		return kiln_yaml_fail(e, v,
+				      "image: '%s' is not an image name ([a-z0-9][a-z0-9._-]*)", q);
+	}
+	return 0;
+}
+
 static int spec_field(void *ctx, size_t idx, const char *name, const struct kiln_ynode *v,
 		      struct kiln_spec_error *e)
 {
@@ -1559,11 +1678,15 @@ static int spec_field(void *ctx, size_t idx, const char *name, const struct kiln
 	switch (idx) {
 	case K_SCRIPT: return set_script(c, v, e);
 	case K_ARTIFACTS: return set_artifacts(c, v, e);
-	case K_TIMEOUT: return kiln_yaml_duration(v, name, c->l.max_timeout, &c->s->timeout, e);
+	case K_TIMEOUT:
+		c->s->given |= KILN_SPEC_GIVEN_TIMEOUT;
+		return kiln_yaml_duration(v, name, c->l.max_timeout, &c->s->timeout, e);
 	case K_RESOURCES: return kiln_yaml_walk(v, name, resource_keys, resource_field, c, e);
 	case K_NETWORK: return set_network(c, v, e);
 	case K_RETRY: return kiln_yaml_bool(v, name, &c->s->retry, e);
 	case K_ENV: return set_env(c, v, e);
+	case K_SECRETS: return set_secrets(c, v, e);
+	case K_IMAGE: return set_image(c, v, e);
 	default: return kiln_yaml_fail(e, v, "internal error: key %zu", idx);
 	}
 }
@@ -1668,7 +1791,7 @@ static json_t *uint_json(uint64_t v)
 json_t *kiln_spec_to_json(const struct kiln_spec *s)
 {
 	json_t *o = json_object(), *a = json_array(), *r = json_object(), *env = json_object();
-	json_t *cpus;
+	json_t *cpus, *sec = json_array();
 	int bad = 0;
 
 	if (o == NULL || a == NULL || r == NULL || env == NULL)
@@ -1708,6 +1831,16 @@ json_t *kiln_spec_to_json(const struct kiln_spec *s)
 	bad |= set_new(o, "network", json_string(s->network ? s->network : "none"));
 	bad |= set_new(o, "retry", json_boolean(s->retry));
 	bad |= json_object_set(o, "env", env);
+	if (sec == NULL)
+		goto fail;
+	for (size_t i = 0; i < s->nsecrets; i++)
+		bad |= json_array_append_new(sec, json_string(s->secrets[i]));
+	if (s->nsecrets > 0)
+		bad |= json_object_set(o, "secrets", sec);
+	if (s->image != NULL)
+		bad |= set_new(o, "image", json_string(s->image));
+	json_decref(sec);
+	sec = NULL;
 	if (bad)
 		goto fail;
 	json_decref(a);
@@ -1719,5 +1852,6 @@ fail:
 	json_decref(a);
 	json_decref(r);
 	json_decref(env);
+	json_decref(sec);
 	return NULL;
 }

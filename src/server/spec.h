@@ -9,9 +9,11 @@
  *   artifacts: [out/]          # paths under /workspace to keep; default [out/]
  *   timeout: 10m               # duration, default 1h, max 24h
  *   resources: {memory: 1G, pids: 512, cpus: 2, disk: 2G}
- *   network: none              # only "none" until the egress issue
+ *   network: none              # or egress: kilnd's proxy, to what policy allows
  *   retry: false               # may a job interrupted by a server crash rerun?
  *   env: {NAME: value}         # extra environment (names [A-Za-z_][A-Za-z0-9_]*)
+ *   secrets: [DEPLOY_TOKEN]    # secrets asked for (the project's policy must grant them)
+ *   image: host                # root filesystem (the project's policy must allow it)
  *
  * Rules (every violation is an error, none is ignored or guessed):
  * - the text is at most KILN_SPEC_MAX_BYTES of UTF-8 without NUL or other
@@ -25,7 +27,7 @@
  * - timeout: 90, 30s, 10m, 2h or 1d, > 0 and <= limits->max_timeout;
  * - resources: memory and disk sizes (512M, 2G; > 0), pids (>= 1), cpus (2,
  *   0.5; at most 3 decimals; null = no quota), each <= its limit;
- * - network: "none"; retry: true or false;
+ * - network: "none" or "egress"; retry: true or false;
  * - env: at most 256 NAME: value pairs; values are strings (quote "" for an
  *   empty one); PATH, HOME, USER, LOGNAME, SHELL and TMPDIR are kiln's.
  * Defaults: artifacts [out/], timeout 1h, memory 2G, pids 1024, no CPU quota,
@@ -55,7 +57,30 @@ struct kiln_spec {
 	bool retry;
 	char **env; /* "NAME=VALUE" */
 	size_t nenv;
+	/* secret names asked for ([A-Za-z_][A-Za-z0-9_]{0,63}, no duplicates) */
+	char **secrets;
+	size_t nsecrets;
+	/* root filesystem asked for, NULL = the policy's first image */
+	char *image;
+	/* KILN_SPEC_GIVEN_*: which values the text set (the others are
+	 * defaults that the project's policy replaces) */
+	unsigned given;
 };
+
+enum {
+	KILN_SPEC_GIVEN_TIMEOUT = 1u << 0,
+	KILN_SPEC_GIVEN_MEMORY = 1u << 1,
+	KILN_SPEC_GIVEN_PIDS = 1u << 2,
+	KILN_SPEC_GIVEN_CPUS = 1u << 3,
+	KILN_SPEC_GIVEN_DISK = 1u << 4,
+};
+#define KILN_SPEC_MAX_SECRETS 32
+/* A secret's name: [A-Za-z_][A-Za-z0-9_]{0,63}. */
+bool kiln_secret_name_valid(const char *name);
+/* An image's name: [a-z0-9][a-z0-9._-]{0,63}. */
+bool kiln_image_name_valid(const char *name);
+/* "2G", "512M", "1234" */
+void kiln_spec_fmt_size(char *buf, size_t size, uint64_t v);
 
 /* Maxima a spec may ask for (the policy issue makes these per project). */
 struct kiln_spec_limits {

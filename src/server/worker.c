@@ -29,6 +29,8 @@
 #include "core/util.h"
 #include "sandbox/sandbox.h"
 #include "server/job.h"
+#include "server/job_egress.h"
+#include "server/policy.h"
 #include "server/server.h"
 #include "server/spec.h"
 #include "store/cas.h"
@@ -48,6 +50,8 @@ struct worker {
 struct run_ctx {
 	struct kiln_server *s;
 	struct kiln_log *log;
+	/* the log is also written by the egress proxy's threads */
+	pthread_mutex_t log_mu;
 	uint64_t last_notify_ns;
 };
 
@@ -67,7 +71,9 @@ static void on_output(void *cls, int stream, const char *buf, size_t len)
 	struct run_ctx *c = cls;
 	uint64_t now;
 
+	pthread_mutex_lock(&c->log_mu);
 	kiln_log_append(c->log, stream, buf, len);
+	pthread_mutex_unlock(&c->log_mu);
 	now = kiln_now_ns();
 	if (now - c->last_notify_ns >= NOTIFY_EVERY_NS) {
 		c->last_notify_ns = now;
@@ -376,15 +382,15 @@ static void strip_slashes(char *p)
 }
 
 static int configure(struct kiln_sandbox *sb, const struct kiln_server *s,
-		     const struct kiln_spec *spec, int source_fd, const char *outdir,
+		     const struct kiln_spec *spec, int source_fd, const char *outdir, int netns_fd,
 		     struct kiln_error **err)
 {
 	char *argv[] = {(char *)"/bin/sh", (char *)"-ec", spec->script, NULL};
 	uint64_t output = s->cfg.max_log * 2;
 
 	if (kiln_sandbox_set_command(sb, argv, err) < 0 ||
-	    kiln_sandbox_set_source_archive(sb, source_fd, s->cfg.max_files, s->cfg.max_path, err) <
-		    0 ||
+	    kiln_sandbox_set_source_archive(sb, source_fd, s->cfg.max_files, s->cfg.max_path,
+					    s->cfg.max_unpacked, err) < 0 ||
 	    kiln_sandbox_set_output_dir(sb, outdir, err) < 0)
 		return -1;
 	if ((spec->memory &&
@@ -399,6 +405,20 @@ static int configure(struct kiln_sandbox *sb, const struct kiln_server *s,
 	     kiln_sandbox_set_limit(sb, KILN_LIMIT_TIMEOUT, spec->timeout, true, err) < 0) ||
 	    (output && kiln_sandbox_set_limit(sb, KILN_LIMIT_OUTPUT, output, true, err) < 0))
 		return -1;
+	/* Egress: the prepared namespace, whose only way out is the proxy. */
+	if (netns_fd >= 0) {
+		static const char *const proxy_env[] = {
+			"HTTP_PROXY=http://127.0.0.1:3128", "HTTPS_PROXY=http://127.0.0.1:3128",
+			"http_proxy=http://127.0.0.1:3128", "https_proxy=http://127.0.0.1:3128",
+			"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1",
+		};
+
+		if (kiln_sandbox_set_netns(sb, netns_fd, err) < 0)
+			return -1;
+		for (size_t i = 0; i < sizeof(proxy_env) / sizeof(proxy_env[0]); i++)
+			if (kiln_sandbox_add_env(sb, proxy_env[i], err) < 0)
+				return -1;
+	}
 	for (size_t i = 0; i < spec->nenv; i++)
 		if (kiln_sandbox_add_env(sb, spec->env[i], err) < 0)
 			return -1;
@@ -461,33 +481,35 @@ static void runner_output(void *cls, int stream, const char *buf, size_t len)
 
 __attribute__((noreturn)) static void runner_main(struct kiln_server *s,
 						  const struct kiln_spec *spec, int src,
-						  const char *outdir, int wfd, int fdsock,
-						  pid_t parent)
+						  const char *outdir, int netns_fd, int wfd,
+						  int fdsock, pid_t parent)
 {
 	struct kiln_error *err = NULL;
 	struct kiln_result *res = NULL;
 	struct kiln_sandbox *sb;
-	int keep[3] = {wfd, src, fdsock};
+	int keep[4] = {wfd, src, fdsock, netns_fd};
 	char *report;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(1);
 	/* Nothing of kilnd's (client sockets, the database, the listener)
 	 * stays open in here. */
-	if (kiln_close_fds_except(keep, 3) < 0)
+	if (kiln_close_fds_except(keep, netns_fd >= 0 ? 4 : 3) < 0)
 		_exit(1);
 	sb = kiln_sandbox_new();
 	if (sb == NULL) {
 		send_msg(wfd, MSG_SETUP_ERROR, "sandbox: out of memory", 22);
 		_exit(0);
 	}
-	if (configure(sb, s, spec, src, outdir, &err) < 0) {
+	if (configure(sb, s, spec, src, outdir, netns_fd, &err) < 0) {
 		char msg[KILN_ERROR_MAX + 16];
 		int n = snprintf(msg, sizeof(msg), "sandbox: %s", err ? err->msg : "?");
 		send_msg(wfd, MSG_SETUP_ERROR, msg, (size_t)n < sizeof(msg) ? (size_t)n : 0);
 		_exit(0);
 	}
 	close(src);
+	if (netns_fd >= 0)
+		close(netns_fd);
 	kiln_sandbox_set_output_fn(sb, runner_output, &wfd);
 	if (kiln_send_fd(fdsock, kiln_sandbox_cancel_fd(sb), "c", 1) < 0) {
 		send_msg(wfd, MSG_SETUP_ERROR, "sandbox: cannot pass the cancel fd", 34);
@@ -595,13 +617,21 @@ static void runner_read(int rfd, struct run_ctx *rc, struct run_summary *r)
 /* Run the sandbox in a runner process. -1 only if the runner could not be
  * started (j->error set); everything else is in *r. */
 static int run_sandbox(struct job_run *j, const struct kiln_spec *spec, int src, const char *outdir,
-		       struct run_ctx *rc, struct run_summary *r)
+		       struct kiln_job_egress *eg, struct run_ctx *rc, struct run_summary *r)
 {
 	struct kiln_server *s = j->wk->s;
 	int p[2] = {-1, -1}, sk[2] = {-1, -1}, cancel_fd = -1;
 	pid_t pid, me = getpid();
+	struct kiln_error *err = NULL;
 	char c;
 
+	/* Fail closed: a job that was granted egress and cannot get its
+	 * proxy does not run (with no network, it would fail obscurely). */
+	if (kiln_job_egress_start(eg, s, rc->log, &rc->log_mu, &err) < 0) {
+		set_error(j, "%s", err ? err->msg : "egress: could not start the proxy");
+		kiln_error_free(&err);
+		return -1;
+	}
 	if (pipe2(p, O_CLOEXEC) < 0 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0) {
 		set_error(j, "pipe: %s", strerror(errno));
@@ -613,7 +643,7 @@ static int run_sandbox(struct job_run *j, const struct kiln_spec *spec, int src,
 		goto fail;
 	}
 	if (pid == 0)
-		runner_main(s, spec, src, outdir, p[1], sk[1], me);
+		runner_main(s, spec, src, outdir, eg->netns_fd, p[1], sk[1], me);
 	close(p[1]);
 	close(sk[1]);
 	/* The sandbox's cancel fd, or end of file if the runner failed
@@ -633,10 +663,13 @@ static int run_sandbox(struct job_run *j, const struct kiln_spec *spec, int src,
 	}
 	while (waitpid(pid, &r->runner_status, 0) < 0 && errno == EINTR)
 		;
+	/* The sandbox is gone: so is every connection it had. */
+	kiln_job_egress_stop(eg);
 	if (r->report != NULL)
 		summary_parse(r);
 	return 0;
 fail:
+	kiln_job_egress_stop(eg);
 	for (int i = 0; i < 2; i++) {
 		if (p[i] >= 0)
 			close(p[i]);
@@ -704,6 +737,7 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 	struct kiln_spec *spec = NULL;
 	struct run_summary sum;
 	struct run_ctx rc = {.s = s};
+	struct kiln_job_egress eg;
 	struct collect col = {.s = s, .db = db, .job = id};
 	char jobname[64], jobdir[4200], outdir[4300];
 	cleanup_fd int src = -1;
@@ -712,6 +746,8 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 
 	memset(&w, 0, sizeof(w));
 	memset(&sum, 0, sizeof(sum));
+	kiln_job_egress_clear(&eg);
+	pthread_mutex_init(&rc.log_mu, NULL);
 	j.o.exit_code = -1;
 	snprintf(jobname, sizeof(jobname), "job-%" PRId64, id);
 	snprintf(jobdir, sizeof(jobdir), "%s/%s", s->tmp_dir, jobname);
@@ -740,6 +776,36 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 		fail_internal(&j, "spec_invalid");
 		goto out;
 	}
+	/* ... and checked against the project's policy as it is now: a
+	 * reload since the submission applies to this run. */
+	{
+		struct kiln_policy_set *ps = kiln_policy_current();
+		const struct kiln_policy *pol = ps ? kiln_policy_lookup(ps, w.project) : NULL;
+		char msg[512];
+
+		if (pol == NULL || kiln_policy_apply(pol, spec, false, msg, sizeof(msg)) < 0) {
+			set_error(&j, "policy: %s", pol ? msg : "no policy set is loaded");
+			kiln_policy_set_unref(ps);
+			fail_internal(&j, "policy_denied");
+			goto out;
+		}
+		if (kiln_db_job_set_policy(db, id, pol->digest, &err) < 0) {
+			set_error(&j, "record the policy: %s", err ? err->msg : "?");
+			kiln_error_free(&err);
+			kiln_policy_set_unref(ps);
+			fail_internal(&j, "internal");
+			goto out;
+		}
+		kiln_log_note(j.log, "policy %s (%s)", pol->digest,
+			      pol->builtin ? "built-in" : pol->file);
+		if (kiln_job_egress_init(&eg, pol, spec, msg, sizeof(msg)) < 0) {
+			set_error(&j, "policy: %s", msg);
+			kiln_policy_set_unref(ps);
+			fail_internal(&j, "policy_denied");
+			goto out;
+		}
+		kiln_policy_set_unref(ps);
+	}
 	if (w.source_sha256 == NULL ||
 	    kiln_cas_open_blob(s->cas, w.source_sha256, &src, &src_size, &err) < 0) {
 		set_error(&j, "source archive: %s", err ? err->msg : "missing");
@@ -760,7 +826,7 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 	}
 
 	rc.log = j.log;
-	if (run_sandbox(&j, spec, src, outdir, &rc, &sum) < 0) {
+	if (run_sandbox(&j, spec, src, outdir, &eg, &rc, &sum) < 0) {
 		fail_internal(&j, "internal");
 		goto out;
 	}
@@ -804,6 +870,11 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 	final_note(&j, &sum);
 
 out:
+	if (kiln_job_egress_save(&eg, db, id, w.project, &err) < 0) {
+		kiln_logf("job %" PRId64 ": record egress: %s", id, err ? err->msg : "?");
+		kiln_error_free(&err);
+	}
+	kiln_job_egress_free(&eg);
 	record(&j);
 	summary_free(&sum);
 	free(j.report);
@@ -815,6 +886,15 @@ out:
 }
 
 /* ---- the pool ---- */
+
+/* The project's cap of running jobs, from the policy in force (called
+ * inside the claim transaction). */
+static unsigned claim_cap(void *ctx, const char *project)
+{
+	struct kiln_policy_set *ps = ctx;
+
+	return ps ? kiln_policy_lookup(ps, project)->concurrency : 0;
+}
 
 static void *worker_main(void *arg)
 {
@@ -841,7 +921,11 @@ static void *worker_main(void *arg)
 			kiln_server_wait_queue(s, seen, 5000);
 			continue;
 		}
-		r = kiln_db_job_claim(db, wk->name, &id, &err);
+		{
+			struct kiln_policy_set *ps = kiln_policy_current();
+			r = kiln_db_job_claim_capped(db, wk->name, claim_cap, ps, &id, &err);
+			kiln_policy_set_unref(ps);
+		}
 		if (r < 0) {
 			kiln_logf("%s: claim a job: %s", wk->name, err ? err->msg : "?");
 			kiln_error_free(&err);

@@ -110,7 +110,53 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX artifacts_by_sha256 ON artifacts(sha256);"
 	"PRAGMA user_version = 1;",
-	/* 2: anomaly baselines and alerts (src/server/alerts.c, docs/alerts.md).
+	/* 2: policies and secrets (docs/policy.md): the digest of the policy a
+	 * job ran under, the encrypted secret store (one row per project and
+	 * name, the latest version), a key-check value that tells a wrong
+	 * master key, and the grants each job received (never a value). */
+	"ALTER TABLE jobs ADD COLUMN policy_digest TEXT;"
+	"CREATE TABLE secrets ("
+	"  project TEXT NOT NULL REFERENCES projects(name),"
+	"  name TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  nonce BLOB NOT NULL,"
+	"  value BLOB NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (project, name)"
+	");"
+	"CREATE TABLE secrets_key_check ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  nonce BLOB NOT NULL,"
+	"  value BLOB NOT NULL"
+	");"
+	"CREATE TABLE job_secrets ("
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  name TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  PRIMARY KEY (job_id, name)"
+	");"
+	"PRAGMA user_version = 2;",
+	/* 3: egress attempts (docs/egress.md): every connection a job's build
+	 * asked kilnd's proxy for, and every packet that bypassed it. */
+	"CREATE TABLE egress ("
+	"  id INTEGER PRIMARY KEY,"
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  project TEXT NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  host TEXT NOT NULL,"
+	"  addr TEXT NOT NULL,"
+	"  port INTEGER NOT NULL,"
+	"  allowed INTEGER NOT NULL,"
+	"  reason TEXT,"
+	"  bytes_up INTEGER NOT NULL,"
+	"  bytes_down INTEGER NOT NULL,"
+	"  duration_ms INTEGER NOT NULL"
+	");"
+	"CREATE INDEX egress_by_job ON egress(job_id, id);"
+	"CREATE INDEX egress_by_project ON egress(project, kind, host, port);"
+	"PRAGMA user_version = 3;",
+	/* 4: anomaly baselines and alerts (src/server/alerts.c, docs/alerts.md).
 	 * Running mean and M2 (Welford) per project and measurement; what a
 	 * project has been seen doing (denied syscalls, egress destinations);
 	 * the alerts raised. */
@@ -140,7 +186,7 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX alerts_by_project ON alerts(project, id);"
 	"CREATE INDEX alerts_by_job ON alerts(job_id);"
-	"PRAGMA user_version = 2;",
+	"PRAGMA user_version = 4;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -584,19 +630,25 @@ int kiln_db_open(const char *path, struct kiln_db **out, struct kiln_error **err
 		return kiln_error_set(err, ENOMEM, "database %s", path);
 	}
 	/* Create the file ourselves so that it (and the -wal/-shm files,
-	 * which SQLite gives the same mode) is private from the start. */
+	 * which SQLite gives the same mode) is private from the start. Only
+	 * when it does not exist yet: closing a descriptor of a file drops
+	 * every POSIX lock this process holds on it, SQLite's included, so an
+	 * existing database is never opened here behind SQLite's back. */
 	if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0) {
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+			      0600);
 
-		if (fd < 0) {
-			kiln_error_set(err, errno, "database %s: open", path);
+		if (fd < 0 && errno != EEXIST) {
+			kiln_error_set(err, errno, "database %s: create", path);
 			kiln_db_close(db);
 			return -1;
 		}
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 	}
 	rc = sqlite3_open_v2(path, &db->h,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX |
+				     SQLITE_OPEN_NOFOLLOW,
 			     NULL);
 	if (rc != SQLITE_OK) {
 		db_fail(db, rc, 0, err, "open");
@@ -636,6 +688,11 @@ int kiln_db_integrity_check(struct kiln_db *db, struct kiln_error **err)
 			       "foreign key check failed: table %s row %lld", col_text(fk, 0),
 			       (long long)sqlite3_column_int64(fk, 1));
 	return 0;
+}
+
+int kiln_db_schema_supported(void)
+{
+	return SCHEMA_VERSION;
 }
 
 int kiln_db_schema_version(struct kiln_db *db)
@@ -907,7 +964,8 @@ int kiln_db_token_revoke(struct kiln_db *db, const char *id, struct kiln_error *
 /* The columns of the job object, in the order job_json() reads them. */
 #define JOB_COLUMNS                                                                                \
 	"id, project, state, created_at, started_at, finished_at, exit_code, reason,"              \
-	" spec_sha256, source_sha256, source_bytes, log_bytes, log_truncated, error, spec_json"
+	" spec_sha256, source_sha256, source_bytes, log_bytes, log_truncated, error, spec_json,"   \
+	" policy_digest"
 
 static json_t *job_json(sqlite3_stmt *st, bool with_report)
 {
@@ -924,8 +982,12 @@ static json_t *job_json(sqlite3_stmt *st, bool with_report)
 			      sqlite3_column_int(st, 12) != 0, "error", col_json_str(st, 13),
 			      "spec", col_json_doc(st, 14));
 
+	if (j != NULL && json_object_set_new(j, "policy_digest", col_json_str(st, 15)) < 0) {
+		json_decref(j);
+		return NULL;
+	}
 	if (j != NULL && with_report &&
-	    json_object_set_new(j, "report", col_json_doc(st, 15)) < 0) {
+	    json_object_set_new(j, "report", col_json_doc(st, 16)) < 0) {
 		json_decref(j);
 		return NULL;
 	}
@@ -936,7 +998,7 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 		       struct kiln_error **err)
 {
 	json_t *spec;
-	int rc;
+	int rc, n;
 
 	if (!kiln_project_name_valid(j->project))
 		return kiln_error_set(err, EINVAL, "job: bad project name");
@@ -953,22 +1015,42 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 		return kiln_error_set(err, EINVAL, "job: parsed spec is not a JSON object");
 	}
 	json_decref(spec);
-	if (run(db, err, &rc, "insert job",
+	if (j->max_queued > INT64_MAX)
+		return kiln_error_set(err, EINVAL, "job: max_queued out of range");
+	n = run(db, err, &rc, "insert job",
 		"INSERT INTO jobs (project, state, spec_text, spec_json, spec_sha256, "
 		"source_sha256,"
-		" source_bytes, retry_safe, created_at, submitted_by)"
-		" VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-		"sssssIiIs", j->project, j->spec_text, j->spec_json, j->spec_sha256,
+		" source_bytes, retry_safe, created_at, submitted_by, policy_digest)"
+		" SELECT ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?"
+		" WHERE ? = 0 OR (SELECT count(*) FROM jobs WHERE project = ? AND state = "
+		"'queued') < ?",
+		"sssssIiIsSIsI", j->project, j->spec_text, j->spec_json, j->spec_sha256,
 		j->source_sha256, (int64_t)j->source_bytes, j->retry_safe ? 1 : 0, now_s(),
-		j->submitted_by) < 0) {
+		j->submitted_by, j->policy_digest, (int64_t)j->max_queued, j->project,
+		(int64_t)j->max_queued);
+	if (n < 0) {
 		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
 			kiln_error_free(err);
 			return kiln_error_set(err, ENOENT, "no project %s", j->project);
 		}
 		return -1;
 	}
+	if (n == 0)
+		return kiln_error_set(err, EAGAIN, "project %s already has %" PRIu64 " queued jobs",
+				      j->project, j->max_queued);
 	*id = sqlite3_last_insert_rowid(db->h);
 	return 0;
+}
+
+int64_t kiln_db_jobs_queued(struct kiln_db *db, const char *project, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err, "SELECT count(*) FROM jobs WHERE project = ? AND state = 'queued'",
+		      "s", project);
+
+	if (st == NULL || step(db, st, err, "count queued jobs") <= 0)
+		return -1;
+	return sqlite3_column_int64(st, 0);
 }
 
 json_t *kiln_db_job_get(struct kiln_db *db, int64_t id, struct kiln_error **err)
@@ -1107,21 +1189,42 @@ int kiln_db_job_event(struct kiln_db *db, int64_t id, enum kiln_job_event ev,
 
 int kiln_db_job_claim(struct kiln_db *db, const char *worker, int64_t *id, struct kiln_error **err)
 {
+	return kiln_db_job_claim_capped(db, worker, NULL, NULL, id, err);
+}
+
+int kiln_db_job_claim_capped(struct kiln_db *db, const char *worker,
+			     unsigned (*cap)(void *ctx, const char *project), void *ctx,
+			     int64_t *id, struct kiln_error **err)
+{
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	int64_t jid;
+	int64_t jid = 0;
 	int r;
 
 	if (tx_begin(db, err) < 0)
 		return -1;
-	st = query(db, err, "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1", "");
+	/* The oldest queued job whose project is below its cap of running
+	 * jobs (counted in this same write transaction). */
+	st = query(db, err,
+		   "SELECT q.id, q.project, (SELECT count(*) FROM jobs r WHERE r.state = 'running'"
+		   " AND r.project = q.project) FROM jobs q WHERE q.state = 'queued' ORDER BY q.id"
+		   " LIMIT 1000",
+		   "");
 	if (st == NULL)
 		return tx_fail(db);
-	r = step(db, st, err, "find a queued job");
-	if (r <= 0) {
-		tx_rollback(db);
-		return r;
+	for (;;) {
+		unsigned limit;
+
+		r = step(db, st, err, "find a queued job");
+		if (r <= 0) {
+			tx_rollback(db);
+			return r;
+		}
+		limit = cap ? cap(ctx, col_text(st, 1)) : 0;
+		if (limit == 0 || sqlite3_column_int64(st, 2) < (int64_t)limit) {
+			jid = sqlite3_column_int64(st, 0);
+			break;
+		}
 	}
-	jid = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(steal_pointer(&st));
 	if (apply_event(db, jid, KILN_EV_START, err) < 0 ||
 	    run(db, err, NULL, "claim job",
@@ -1376,6 +1479,247 @@ json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_erro
 		"I", job);
 
 	return list_rows(db, st, "artifacts", artifact_row, err);
+}
+
+/* ---- egress ------------------------------------------------------------ */
+
+int kiln_db_egress_add(struct kiln_db *db, int64_t job, const char *project, json_t *attempts,
+		       struct kiln_error **err)
+{
+	size_t i;
+	json_t *a;
+
+	if (json_array_size(attempts) == 0)
+		return 0;
+	if (tx_begin(db, err) < 0)
+		return -1;
+	json_array_foreach(attempts, i, a)
+	{
+		const char *reason = json_string_value(json_object_get(a, "reason"));
+
+		if (run(db, err, NULL, "record egress",
+			"INSERT INTO egress (job_id, project, at, kind, host, addr, port, allowed, "
+			"reason, bytes_up, bytes_down, duration_ms)"
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			"IsIsssIiSIII", job, project,
+			(int64_t)json_integer_value(json_object_get(a, "at")),
+			json_string_value(json_object_get(a, "kind")),
+			json_string_value(json_object_get(a, "host")),
+			json_string_value(json_object_get(a, "addr")),
+			(int64_t)json_integer_value(json_object_get(a, "port")),
+			json_is_true(json_object_get(a, "allowed")) ? 1 : 0, reason ? reason : "",
+			(int64_t)json_integer_value(json_object_get(a, "bytes_up")),
+			(int64_t)json_integer_value(json_object_get(a, "bytes_down")),
+			(int64_t)json_integer_value(json_object_get(a, "duration_ms"))) < 0) {
+			tx_rollback(db);
+			return -1;
+		}
+	}
+	return tx_commit(db, err);
+}
+
+static json_t *egress_row(sqlite3_stmt *st)
+{
+	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:I, s:b, s:o, s:I, s:I, s:I}", "at",
+			      col_json_time(st, 0), "kind", col_json_str(st, 1), "host",
+			      col_json_str(st, 2), "addr", col_json_str(st, 3), "port",
+			      (json_int_t)sqlite3_column_int64(st, 4), "allowed",
+			      sqlite3_column_int(st, 5), "reason", col_json_str(st, 6), "bytes_up",
+			      (json_int_t)sqlite3_column_int64(st, 7), "bytes_down",
+			      (json_int_t)sqlite3_column_int64(st, 8), "duration_ms",
+			      (json_int_t)sqlite3_column_int64(st, 9));
+	return o;
+}
+
+json_t *kiln_db_egress_list(struct kiln_db *db, int64_t job, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err,
+		      "SELECT at, kind, host, addr, port, allowed, reason, bytes_up, bytes_down,"
+		      " duration_ms FROM egress WHERE job_id = ? ORDER BY id",
+		      "I", job);
+
+	return list_rows(db, st, "attempts", egress_row, err);
+}
+
+static json_t *suggest_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:o, s:I, s:I, s:I}", "host", col_json_str(st, 0), "port",
+			 (json_int_t)sqlite3_column_int64(st, 1), "attempts",
+			 (json_int_t)sqlite3_column_int64(st, 2), "jobs",
+			 (json_int_t)sqlite3_column_int64(st, 3));
+}
+
+json_t *kiln_db_egress_destinations(struct kiln_db *db, const char *project,
+				    struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err,
+		      "SELECT host, port, count(*), count(DISTINCT job_id) FROM egress"
+		      " WHERE project = ? AND kind IN ('connect', 'http') AND host != ''"
+		      " GROUP BY host, port ORDER BY host, port",
+		      "s", project);
+
+	return list_rows(db, st, "destinations", suggest_row, err);
+}
+
+/* ---- policies and secrets ---------------------------------------------- */
+
+int kiln_db_job_set_policy(struct kiln_db *db, int64_t id, const char *digest,
+			   struct kiln_error **err)
+{
+	return run(db, err, NULL, "record the job's policy",
+		   "UPDATE jobs SET policy_digest = ? WHERE id = ?", "sI", digest, id) < 0
+		       ? -1
+		       : 0;
+}
+
+int kiln_db_secret_put(struct kiln_db *db, const char *project, const char *name, int64_t version,
+		       const void *nonce, int nonce_len, const void *value, int value_len,
+		       struct kiln_error **err)
+{
+	int rc = 0;
+
+	if (run(db, err, &rc, "store secret",
+		"INSERT INTO secrets (project, name, version, nonce, value, created_at)"
+		" VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project, name) DO UPDATE SET"
+		" version = excluded.version, nonce = excluded.nonce, value = excluded.value,"
+		" created_at = excluded.created_at",
+		"ssIbbI", project, name, version, nonce, nonce_len, value, value_len,
+		now_s()) < 0) {
+		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+			kiln_error_free(err);
+			return kiln_error_set(err, ENOENT, "no project %s", project);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+int64_t kiln_db_secret_version(struct kiln_db *db, const char *project, const char *name)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	struct kiln_error *err = NULL;
+	int64_t v = 0;
+
+	st = query(db, &err, "SELECT version FROM secrets WHERE project = ? AND name = ?", "ss",
+		   project, name);
+	if (st != NULL && step(db, st, &err, "secret version") == 1)
+		v = sqlite3_column_int64(st, 0);
+	kiln_error_free(&err);
+	return v;
+}
+
+int kiln_db_secret_get(struct kiln_db *db, const char *project, const char *name, int64_t *version,
+		       unsigned char *nonce, size_t nonce_len, unsigned char **value,
+		       size_t *value_len, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	int r;
+
+	st = query(db, err,
+		   "SELECT version, nonce, value FROM secrets WHERE project = ? AND name = ?", "ss",
+		   project, name);
+	if (st == NULL)
+		return -1;
+	r = step(db, st, err, "read secret");
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return kiln_error_set(err, ENOENT, "project %s has no secret %s", project, name);
+	if ((size_t)sqlite3_column_bytes(st, 1) != nonce_len)
+		return kiln_error_set(err, EBADMSG, "secret %s/%s: bad nonce", project, name);
+	*version = sqlite3_column_int64(st, 0);
+	memcpy(nonce, sqlite3_column_blob(st, 1), nonce_len);
+	*value_len = (size_t)sqlite3_column_bytes(st, 2);
+	*value = malloc(*value_len + 1);
+	if (*value == NULL)
+		return kiln_error_set(err, ENOMEM, "read secret");
+	if (*value_len > 0)
+		memcpy(*value, sqlite3_column_blob(st, 2), *value_len);
+	return 0;
+}
+
+static json_t *secret_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:o,s:I,s:o}", "name", col_json_str(st, 0), "version",
+			 (json_int_t)sqlite3_column_int64(st, 1), "created_at",
+			 col_json_time(st, 2));
+}
+
+json_t *kiln_db_secrets_list(struct kiln_db *db, const char *project, struct kiln_error **err)
+{
+	/* The value and its nonce are never selected. */
+	cleanup_stmt sqlite3_stmt *st = query(
+		db, err,
+		"SELECT name, version, created_at FROM secrets WHERE project = ? ORDER BY name",
+		"s", project);
+
+	return list_rows(db, st, "secrets", secret_row, err);
+}
+
+int kiln_db_secret_delete(struct kiln_db *db, const char *project, const char *name,
+			  struct kiln_error **err)
+{
+	int n = run(db, err, NULL, "delete secret",
+		    "DELETE FROM secrets WHERE project = ? AND name = ?", "ss", project, name);
+
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		return kiln_error_set(err, ENOENT, "project %s has no secret %s", project, name);
+	return 0;
+}
+
+int kiln_db_secrets_count(struct kiln_db *db, int64_t *n, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st = query(db, err, "SELECT count(*) FROM secrets", "");
+
+	if (st == NULL || step(db, st, err, "count secrets") < 0)
+		return -1;
+	*n = sqlite3_column_int64(st, 0);
+	return 0;
+}
+
+int kiln_db_secrets_check_get(struct kiln_db *db, unsigned char *nonce, size_t nonce_len,
+			      unsigned char *value, size_t *value_len, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err, "SELECT nonce, value FROM secrets_key_check WHERE id = 1", "");
+	int r;
+
+	if (st == NULL)
+		return -1;
+	r = step(db, st, err, "read the key check");
+	if (r <= 0)
+		return r;
+	if ((size_t)sqlite3_column_bytes(st, 0) != nonce_len ||
+	    (size_t)sqlite3_column_bytes(st, 1) > *value_len)
+		return kiln_error_set(err, EBADMSG, "the secret store's key check is damaged");
+	memcpy(nonce, sqlite3_column_blob(st, 0), nonce_len);
+	*value_len = (size_t)sqlite3_column_bytes(st, 1);
+	memcpy(value, sqlite3_column_blob(st, 1), *value_len);
+	return 1;
+}
+
+int kiln_db_secrets_check_set(struct kiln_db *db, const void *nonce, int nonce_len,
+			      const void *value, int value_len, struct kiln_error **err)
+{
+	return run(db, err, NULL, "store the key check",
+		   "INSERT INTO secrets_key_check (id, nonce, value) VALUES (1, ?, ?)", "bb", nonce,
+		   nonce_len, value, value_len) < 0
+		       ? -1
+		       : 0;
+}
+
+int kiln_db_job_secret_grant(struct kiln_db *db, int64_t job, const char *name, int64_t version,
+			     struct kiln_error **err)
+{
+	return run(db, err, NULL, "record a secret grant",
+		   "INSERT OR REPLACE INTO job_secrets (job_id, name, version) VALUES (?, ?, ?)",
+		   "IsI", job, name, version) < 0
+		       ? -1
+		       : 0;
 }
 
 /* ---- raw handle ---------------------------------------------------- */

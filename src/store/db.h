@@ -40,6 +40,8 @@ void kiln_db_close(struct kiln_db *db);
 /* PRAGMA integrity_check == "ok" and no foreign key violations (EBADMSG). */
 int kiln_db_integrity_check(struct kiln_db *db, struct kiln_error **err);
 int kiln_db_schema_version(struct kiln_db *db);
+/* The newest schema this build knows (the number of migrations). */
+int kiln_db_schema_supported(void);
 
 /* ---- projects ---- */
 /* EEXIST if it exists, EINVAL for a bad name ([a-z0-9][a-z0-9-]{0,62}). */
@@ -84,15 +86,23 @@ struct kiln_job_new {
 	uint64_t source_bytes;
 	bool retry_safe;
 	const char *submitted_by; /* token id */
+	/* refuse when the project already has this many queued jobs; 0: no cap */
+	uint64_t max_queued;
+	/* "sha256:..." of the policy it was accepted under, or NULL */
+	const char *policy_digest;
 };
 /* Inserts in state queued; *id receives the job id. Durable (fsynced) on
  * return. EINVAL unless both digests are 64 lowercase hex digits and
- * spec_json is a JSON object; ENOENT for an unknown project. */
+ * spec_json is a JSON object; ENOENT for an unknown project; EAGAIN (and
+ * nothing inserted) when the project has max_queued queued jobs: the count
+ * and the insert are one statement, so concurrent submits cannot pass it. */
 int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t *id,
 		       struct kiln_error **err);
 /* The job object of docs/api.md ("spec" is the parsed spec_json) plus
  * "report" (the parsed report_json, or null); NULL with ENOENT if unknown. */
 json_t *kiln_db_job_get(struct kiln_db *db, int64_t id, struct kiln_error **err);
+/* How many jobs of the project are queued; -1 with *err on failure. */
+int64_t kiln_db_jobs_queued(struct kiln_db *db, const char *project, struct kiln_error **err);
 /* {"jobs": [job, ...]} without "report"; project/state may be NULL; newest
  * first; limit <= 0 means 50, at most 500. EINVAL for an unknown state. */
 json_t *kiln_db_jobs_list(struct kiln_db *db, const char *project, const char *state, int limit,
@@ -106,6 +116,11 @@ int kiln_db_job_event(struct kiln_db *db, int64_t id, enum kiln_job_event ev,
 /* Atomically take the oldest queued job: queued -> running (START),
  * attempts+1, worker recorded. Returns 1 with *id set, 0 if none. */
 int kiln_db_job_claim(struct kiln_db *db, const char *worker, int64_t *id, struct kiln_error **err);
+/* The same, skipping the jobs of a project that already has cap(project)
+ * jobs running (0 = no cap); cap is called inside the transaction. */
+int kiln_db_job_claim_capped(struct kiln_db *db, const char *worker,
+			     unsigned (*cap)(void *ctx, const char *project), void *ctx,
+			     int64_t *id, struct kiln_error **err);
 /* What a worker needs to run a job. Strings are malloc'd; free with
  * kiln_db_job_work_free. */
 struct kiln_job_work {
@@ -160,6 +175,44 @@ int kiln_db_artifact_add(struct kiln_db *db, int64_t job, const char *name, uint
 			 const char *sha256, struct kiln_error **err);
 /* {"artifacts": [{"name", "size", "sha256"}]}, sorted by name. */
 json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_error **err);
+
+/* Egress attempts (docs/egress.md). add: an array of objects {at (unix
+ * seconds), kind, host, addr, port, allowed, reason, bytes_up, bytes_down,
+ * duration_ms}, in one transaction. list: {"attempts": [...]} of a job,
+ * in order. destinations: {"destinations": [{host, port, attempts, jobs}]},
+ * what a project's builds asked the proxy for, for `kiln egress suggest`. */
+int kiln_db_egress_add(struct kiln_db *db, int64_t job, const char *project, json_t *attempts,
+		       struct kiln_error **err);
+json_t *kiln_db_egress_list(struct kiln_db *db, int64_t job, struct kiln_error **err);
+json_t *kiln_db_egress_destinations(struct kiln_db *db, const char *project,
+				    struct kiln_error **err);
+
+/* ---- policies and secrets (docs/policy.md) ---- */
+int kiln_db_job_set_policy(struct kiln_db *db, int64_t id, const char *digest,
+			   struct kiln_error **err);
+/* Rows hold only ciphertext (secrets.c); insert or replace the project's
+ * secret of that name. ENOENT for an unknown project. */
+int kiln_db_secret_put(struct kiln_db *db, const char *project, const char *name, int64_t version,
+		       const void *nonce, int nonce_len, const void *value, int value_len,
+		       struct kiln_error **err);
+/* The current version, 0 if none. */
+int64_t kiln_db_secret_version(struct kiln_db *db, const char *project, const char *name);
+/* *value malloc'd (ciphertext). ENOENT if none. */
+int kiln_db_secret_get(struct kiln_db *db, const char *project, const char *name, int64_t *version,
+		       unsigned char *nonce, size_t nonce_len, unsigned char **value,
+		       size_t *value_len, struct kiln_error **err);
+/* {"secrets": [{"name", "version", "created_at"}]}: never a value. */
+json_t *kiln_db_secrets_list(struct kiln_db *db, const char *project, struct kiln_error **err);
+int kiln_db_secret_delete(struct kiln_db *db, const char *project, const char *name,
+			  struct kiln_error **err);
+int kiln_db_secrets_count(struct kiln_db *db, int64_t *n, struct kiln_error **err);
+/* 1 and the key check's nonce and ciphertext, 0 if none stored yet. */
+int kiln_db_secrets_check_get(struct kiln_db *db, unsigned char *nonce, size_t nonce_len,
+			      unsigned char *value, size_t *value_len, struct kiln_error **err);
+int kiln_db_secrets_check_set(struct kiln_db *db, const void *nonce, int nonce_len,
+			      const void *value, int value_len, struct kiln_error **err);
+int kiln_db_job_secret_grant(struct kiln_db *db, int64_t job, const char *name, int64_t version,
+			     struct kiln_error **err);
 
 /* ---- raw handle ---- */
 /* The SQLite handle, for the read-only statistics of store/stats.c and

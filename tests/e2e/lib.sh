@@ -64,7 +64,8 @@ bail() {
 # --- kilnd ------------------------------------------------------------------
 
 # kilnd_start [KILND ARGS...]: start kilnd on $DATA (default $WORK/data) and
-# a free loopback port; sets KILND_PID, KILN_SERVER (exported), ADMIN_TOKEN,
+# a free loopback port (KILND_SCHEME=https and KILND_CACERT=FILE when the
+# arguments configure TLS); sets KILND_PID, KILN_SERVER (exported), ADMIN_TOKEN,
 # KILND_OUT/KILND_ERR (this start's stdout/stderr). Bails out if it does
 # not come up: every test after that would be meaningless.
 kilnd_start() {
@@ -86,12 +87,12 @@ kilnd_start() {
     diag_file "$KILND_OUT"; diag_file "$KILND_ERR"
     bail "kilnd ($KILND) did not start"
   fi
-  export KILN_SERVER="http://$addr"
+  export KILN_SERVER="${KILND_SCHEME:-http}://$addr"
   for i in $(seq 1 100); do
-    curl -sf --max-time 2 "$KILN_SERVER/v1/health" >/dev/null 2>&1 && break
+    curl -sf ${KILND_CACERT:+--cacert "$KILND_CACERT"} --max-time 2 "$KILN_SERVER/v1/health" >/dev/null 2>&1 && break
     sleep 0.1
   done
-  curl -sf --max-time 2 "$KILN_SERVER/v1/health" >/dev/null 2>&1 ||
+  curl -sf ${KILND_CACERT:+--cacert "$KILND_CACERT"} --max-time 2 "$KILN_SERVER/v1/health" >/dev/null 2>&1 ||
     bail "kilnd at $KILN_SERVER does not answer /v1/health"
   [ -s "$DATA/admin-token" ] || bail "kilnd did not write $DATA/admin-token"
   ADMIN_TOKEN=$(cat "$DATA/admin-token")

@@ -1,13 +1,19 @@
 #!/bin/bash
 # Limits on what arrives: malformed specs are refused at submit with their
 # line:column and nothing queued; an over-size body is refused with 413 and
-# nothing stored; a log over its cap is truncated and says so.
+# nothing stored; a log over its cap is truncated and says so; a source
+# that unpacks to more than limits.unpacked fails before its script runs,
+# even when the job's disk limit would have room for it; a project with
+# limits.queued_per_project jobs waiting gets 429 and nothing more queued.
 . "$KILN_TESTS/e2e/lib.sh"
 
 cat >"$WORK/kilnd.yml" <<'EOF'
 limits:
   body: 1M
   log: 64K
+  unpacked: 2M
+  queued_per_project: 2
+workers: 1
 EOF
 kilnd_start --config "$WORK/kilnd.yml"
 setup_project lim || bail "cannot set up a project"
@@ -114,6 +120,57 @@ check "what kiln logs printed is within the cap ($(wc -c <"$WORK/out") bytes)" -
   test "$(wc -c <"$WORK/out")" -le $((64 * 1024 + 4096))
 k "$TOK" status "$JOB"
 check "kiln status says (truncated)" -- grep -q 'truncated' "$WORK/out"
+
+# --- limits.unpacked --------------------------------------------------------------------
+mksrc "$WORK/fat" "echo FAT-RAN-$R" "resources: {disk: 1G}"
+head -c $((3 << 20)) /dev/zero >"$WORK/fat/zeros.bin"
+submit "$TOK" lim "$WORK/fat"
+check "a source of 3M (a few K packed) is accepted at submit (rc=$RC)" -- test "$RC" -eq 0
+S=$(wait_final "$TOK" "$JOB" 120)
+api "$TOK" GET "/v1/jobs/$JOB"
+REASON=$(jget reason "$WORK/body")
+ERR=$(jget error "$WORK/body")
+check "it fails with reason archive_invalid, over the 2M unpacked cap ($S, $REASON: $ERR)" -- \
+  bash -c "[ '$S $REASON' = 'failed archive_invalid' ] && grep -q 'more than 2097152 bytes' <<<'$ERR'"
+k "$TOK" logs "$JOB"
+check "... and its script never ran" -- bash -c "! grep -q 'FAT-RAN-$R' '$WORK/out'"
+rm "$WORK/fat/zeros.bin"
+head -c $((1 << 20)) /dev/zero >"$WORK/fat/zeros.bin"
+submit "$TOK" lim "$WORK/fat"
+S=$(wait_final "$TOK" "$JOB" 120)
+check "a source of 1M under the same cap runs ($S)" -- test "$S" = succeeded
+
+# --- limits.queued_per_project -----------------------------------------------------------
+mksrc "$WORK/sleeper" "echo SLEEPER-$R; sleep 60"
+submit "$TOK" lim "$WORK/sleeper"
+SLEEPER=$JOB
+check "a long job holds the only worker" -- wait_state "$TOK" "$SLEEPER" running 60
+mksrc "$WORK/quick" "echo QUICK-$R"
+submit "$TOK" lim "$WORK/quick"
+Q1=$JOB
+submit "$TOK" lim "$WORK/quick"
+Q2=$JOB
+check "two jobs queue behind it ($(job_get "$TOK" "$Q1" state), $(job_get "$TOK" "$Q2" state))" -- \
+  test "$(job_get "$TOK" "$Q1" state) $(job_get "$TOK" "$Q2" state)" = "queued queued"
+N0=$(jobs_count "$TOK" lim)
+B0=$(blobs)
+k "$TOK" submit --project lim "$WORK/sleeper"
+check "a third: kiln exits 1 naming limits.queued_per_project (rc=$RC)" -- \
+  bash -c "[ $RC -eq 1 ] && grep -q 'queued_per_project' '$WORK/err'"
+tar -C "$WORK/sleeper" -czf "$WORK/other.tar.gz" .
+echo "$R" >>"$WORK/other.tar.gz"
+curl_submit "$TOK" lim "$WORK/sleeper/kiln.yml" "$WORK/other.tar.gz"
+check "the API says 429 too_many ($HTTP)" -- \
+  test "$HTTP $(jget error.code "$WORK/body")" = "429 too_many"
+check "nothing was queued ($N0 jobs before, $(jobs_count "$TOK" lim) after)" -- \
+  test "$(jobs_count "$TOK" lim)" = "$N0"
+check "the refused source was not stored ($B0 blobs before, $(blobs) after)" -- test "$(blobs)" = "$B0"
+k "$TOK" cancel "$SLEEPER"
+S=$(wait_final "$TOK" "$Q2" 120)
+check "once the queue drains, the queued jobs run ($S)" -- test "$S" = succeeded
+submit "$TOK" lim "$WORK/quick"
+S=$(wait_final "$TOK" "$JOB" 120)
+check "... and submits are accepted again ($S)" -- test "$S" = succeeded
 
 check "kilnd is still healthy" -- healthy
 done_testing

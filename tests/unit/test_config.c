@@ -109,6 +109,27 @@ static void test_full(void)
 	is_str(c.tls_cert, "/etc/kiln/cert.pem", "tls kept");
 	kiln_config_free(&c);
 
+	/* egress: limits and the test-only host map */
+	kiln_config_defaults(&c);
+	is_int(c.egress_conns, 256, "egress.connections defaults to 256");
+	r = parse("egress:\n  connections: 10\n  bytes: 1M\n  idle: 5s\n"
+		  "  hosts: {Pkg.Test.: 203.0.113.2, v6.test: \"2001:db8::1\"}\n",
+		  &c, &err);
+	is_int(r, 0, "an egress section parses (%s)", err ? err->msg : "ok");
+	kiln_error_free(&err);
+	is_int(c.egress_conns, 10, "egress.connections");
+	is_int(c.egress_bytes, 1 << 20, "egress.bytes");
+	is_int(c.egress_idle, 5, "egress.idle");
+	is_str(c.egress_hosts, "pkg.test 203.0.113.2\nv6.test 2001:db8::1\n",
+	       "egress.hosts, names normalised");
+	r = parse("egress:\n  hosts: {pkg.test: not-an-address}\n", &c, &err);
+	ok(r < 0 && err && strstr(err->msg, "2:21: egress.hosts.pkg.test: expected an IP address"),
+	   "egress.hosts with a name for an address: refused (%s)", err ? err->msg : "accepted");
+	kiln_error_free(&err);
+	is_str(c.egress_hosts, "pkg.test 203.0.113.2\nv6.test 2001:db8::1\n",
+	       "... and the previous map is kept");
+	kiln_config_free(&c);
+
 	kiln_config_defaults(&c);
 	is_int(parse("", &c, &err), 0, "an empty file is fine");
 	is_int(parse("# only comments\n", &c, &err), 0, "a file of comments is fine");
@@ -123,7 +144,8 @@ struct broken {
 static const struct broken broken[] = {
 	{"unknown key", "data: /x\nlisten: :1\nlimit:\n  body: 1G\n",
 	 "kilnd.yml:3:1: unknown key 'limit' (expected data, listen, workers, tls, "
-	 "allow_insecure_listen, limits, max_attempts, spec_limits, metrics_public or alerts)"},
+	 "allow_insecure_listen, limits, max_attempts, spec_limits, policies, egress, "
+	 "metrics_public or alerts)"},
 	{"unknown nested key", "limits:\n  body: 1G\n  bodies: 2G\n",
 	 "kilnd.yml:3:3: limits: unknown key 'bodies'"},
 	{"wrong type", "workers: [1, 2]\n",

@@ -154,13 +154,13 @@ static void test_migrations(void)
 	char buf[64], p[192];
 	struct stat st;
 	int64_t id;
-	int version;
 
 	db = open_db(dbpath);
 	ok(db != NULL, "open on an empty directory creates the database");
 	if (db == NULL)
 		return;
-	is_int(kiln_db_schema_version(db), 2, "schema version 2");
+	is_int(kiln_db_schema_version(db), kiln_db_schema_supported(), "schema version %d",
+	       kiln_db_schema_supported());
 	ok(kiln_db_integrity_check(db, &err) == 0, "integrity check passes");
 	kiln_error_free(&err);
 	ok(stat(dbpath, &st) == 0 && (st.st_mode & 0077) == 0, "database file is private (%o)",
@@ -169,12 +169,10 @@ static void test_migrations(void)
 	kiln_error_free(&err);
 	id = new_job(db, "web", false);
 	ok(id > 0, "insert a job");
-	version = kiln_db_schema_version(db);
 	kiln_db_close(db);
 
-	ok(version >= 1, "schema version %d", version);
-	is_int(raw_int(dbpath, "PRAGMA user_version"), version,
-	       "user_version on disk is the schema version");
+	is_int(raw_int(dbpath, "PRAGMA user_version"), kiln_db_schema_supported(),
+	       "user_version on disk is the latest");
 	is_str(raw_text(dbpath, "PRAGMA journal_mode", buf, sizeof(buf)), "wal",
 	       "journal mode WAL is persistent");
 	is_int(raw_int(dbpath, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
@@ -191,7 +189,7 @@ static void test_migrations(void)
 	ok(db != NULL, "reopen");
 	if (db == NULL)
 		return;
-	is_int(kiln_db_schema_version(db), 2, "still version 2");
+	is_int(kiln_db_schema_version(db), kiln_db_schema_supported(), "still the latest version");
 	ok(kiln_db_project_exists(db, "web"), "project survived reopening");
 	is_str(state_of(db, id), "queued", "job survived reopening");
 	is_int(raw_int(dbpath, "PRAGMA foreign_keys"), 0,
@@ -217,7 +215,8 @@ static void test_migrations(void)
 	   "make a database claiming version 99");
 	db = NULL;
 	ok(kiln_db_open(p, &db, &err) < 0 && db == NULL, "newer database refused");
-	ok(err && strstr(err->msg, "99") && strstr(err->msg, "(2)"), "error names both: %s",
+	snprintf(buf, sizeof(buf), "(%d)", kiln_db_schema_supported());
+	ok(err && strstr(err->msg, "99") && strstr(err->msg, buf), "error names both: %s",
 	   err ? err->msg : "");
 	kiln_error_free(&err);
 	is_int(raw_int(p, "PRAGMA user_version"), 99, "its version is untouched");
@@ -432,9 +431,22 @@ static void test_tokens(struct kiln_db *db)
 static void check_job_shape(json_t *j, bool with_report, const char *what)
 {
 	static const char *keys[] = {
-		"id",		"project",   "state",	      "created_at",  "started_at",
-		"finished_at",	"exit_code", "reason",	      "spec_sha256", "source_sha256",
-		"source_bytes", "log_bytes", "log_truncated", "error",	     "spec",
+		"id",
+		"project",
+		"state",
+		"created_at",
+		"started_at",
+		"finished_at",
+		"exit_code",
+		"reason",
+		"spec_sha256",
+		"source_sha256",
+		"source_bytes",
+		"log_bytes",
+		"log_truncated",
+		"error",
+		"spec",
+		"policy_digest",
 	};
 	size_t k;
 	int all = 1;
@@ -607,6 +619,31 @@ static void test_job_json(struct kiln_db *db)
 		bad.source_sha256 = "../../etc/passwd";
 		ok(kiln_db_job_insert(db, &bad, &jid, &err) < 0 && err && err->code == EINVAL,
 		   "bad digest: EINVAL");
+		kiln_error_free(&err);
+	}
+	/* The per-project queue cap: counted and inserted in one statement. */
+	{
+		struct kiln_job_new cj = {.project = "capped",
+					  .spec_text = "x",
+					  .spec_json = "{}",
+					  .spec_sha256 = SHA_A,
+					  .source_sha256 = SHA_B,
+					  .max_queued = 2};
+		int64_t jid = 0;
+		int refused;
+
+		ok(kiln_db_project_create(db, "capped", &err) == 0, "project capped");
+		kiln_error_free(&err);
+		ok(kiln_db_job_insert(db, &cj, &jid, &err) == 0 &&
+			   kiln_db_job_insert(db, &cj, &jid, &err) == 0,
+		   "two jobs queue under max_queued 2");
+		kiln_error_free(&err);
+		refused = kiln_db_job_insert(db, &cj, &jid, &err) < 0 && err && err->code == EAGAIN;
+		ok(refused, "the third: EAGAIN (%s)", err ? err->msg : "accepted");
+		kiln_error_free(&err);
+		ok(kiln_db_jobs_queued(db, "capped", &err) == 2, "two queued, nothing inserted");
+		cj.max_queued = 0;
+		ok(kiln_db_job_insert(db, &cj, &jid, &err) == 0, "max_queued 0: no cap");
 		kiln_error_free(&err);
 	}
 }
@@ -1047,6 +1084,34 @@ static void test_kill9(void)
 	free(ids);
 }
 
+/* A new database is created private (0600); an existing one is opened by
+ * SQLite alone (kiln_db_open never opens and closes a descriptor of it,
+ * which would drop the POSIX locks of the process's other handles); a
+ * symlink in place of the database is refused. */
+static void test_open_locks(void)
+{
+	char lpath[160], link[160];
+	struct kiln_db *a = NULL, *b = NULL;
+	struct kiln_error *err = NULL;
+	struct stat st;
+
+	snprintf(lpath, sizeof(lpath), "%s/locks.db", root);
+	snprintf(link, sizeof(link), "%s/link.db", root);
+	ok(kiln_db_open(lpath, &a, &err) == 0, "open a new database");
+	kiln_error_free(&err);
+	ok(stat(lpath, &st) == 0 && (st.st_mode & 0777) == 0600, "created with mode 0600");
+	ok(kiln_db_open(lpath, &b, &err) == 0, "open it again in the same process");
+	kiln_error_free(&err);
+	kiln_db_close(b);
+	kiln_db_close(a);
+	ok(symlink(lpath, link) == 0, "symlink to it");
+	b = NULL;
+	ok(kiln_db_open(link, &b, &err) < 0, "a database path that is a symlink is refused (%s)",
+	   err ? err->msg : "opened");
+	kiln_error_free(&err);
+	kiln_db_close(b);
+}
+
 int main(void)
 {
 	struct kiln_db *db;
@@ -1072,6 +1137,7 @@ int main(void)
 	} else {
 		ok(0, "open %s", dbpath);
 	}
+	test_open_locks();
 	test_recover();
 	test_concurrent_claims();
 	test_kill9();

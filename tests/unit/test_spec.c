@@ -252,9 +252,11 @@ static const struct broken broken[] = {
 	 "YAML directives", 2, 1},
 	{"blank script", "script: \"  \\n \"\n", 0, "script: is empty", 1, 9},
 	{"network", "script: x\nnetwork: host\n", 0,
-	 "network: only 'none' is supported until egress policies exist", 2, 10},
+	 "network: expected none, or egress (through kilnd's proxy, to what the project's "
+	 "policy allows)",
+	 2, 10},
 	{"network as a list", "script: x\nnetwork: [none]\n", 0,
-	 "network: only 'none' is supported", 2, 10},
+	 "network: expected none, or egress", 2, 10},
 	{"retry yes", "script: x\nretry: yes\n", 0, "retry: expected true or false, got 'yes'", 2,
 	 8},
 	{"retry quoted", "script: x\nretry: \"true\"\n", 0,

@@ -33,6 +33,7 @@
 #include "server/server.h"
 #include "store/stats.h"
 
+#define EGRESS_ALERTS 5
 #define QUEUE_MAX     256
 #define ATTEMPTS      6
 #define BACKOFF_MS    500
@@ -502,18 +503,29 @@ static void check(struct kiln_db *db, int64_t id, const struct kiln_stats_job *j
 	 * module once it lands: kiln_alerts_set_egress_source). */
 	if (egress_source != NULL) {
 		char dest[32][256];
-		size_t n = egress_source(db, id, dest, 32);
+		size_t n = egress_source(db, id, dest, 32), fresh = 0;
 
+		/* One alert per new destination, at most EGRESS_ALERTS per job
+		 * (the names come from the build: it must not flood the
+		 * receiver); the rest are summed up in one more. */
 		for (size_t i = 0; i < n && i < 32; i++) {
 			char safe[256];
 
 			kiln_sanitize(safe, sizeof(safe), dest[i]);
-			if (seen_add(h, j->project, "egress", safe, id) == 1 && !first_job) {
+			if (seen_add(h, j->project, "egress", safe, id) != 1 || first_job)
+				continue;
+			if (++fresh <= EGRESS_ALERTS) {
 				snprintf(detail, sizeof(detail),
 					 "egress to %s, a destination this project never used",
 					 safe);
 				raise_alert(p, h, id, j->project, "new_egress_destination", detail);
 			}
+		}
+		if (fresh > EGRESS_ALERTS) {
+			snprintf(detail, sizeof(detail),
+				 "and %zu more destinations this project never used",
+				 fresh - EGRESS_ALERTS);
+			raise_alert(p, h, id, j->project, "new_egress_destination", detail);
 		}
 	}
 	/* Resource use far above the project's usual. */

@@ -186,5 +186,26 @@ int kiln_stats_violations(struct kiln_db *db, int limit, kiln_stats_violation_fn
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return fail(h, err, "violations");
+	/* Refused egress (docs/egress.md), per job. */
+	st = NULL;
+	if (sqlite3_prepare_v2(
+		    h,
+		    "SELECT job_id, project, max(at), count(*) FROM egress WHERE allowed = 0"
+		    " GROUP BY job_id ORDER BY job_id DESC LIMIT ?",
+		    -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 1, limit) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return fail(h, err, "violations");
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *project = (const char *)sqlite3_column_text(st, 1);
+
+		if (project != NULL)
+			fn(ctx, sqlite3_column_int64(st, 0), project, sqlite3_column_int64(st, 2),
+			   "egress_denied", sqlite3_column_int64(st, 3));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(h, err, "violations");
 	return 0;
 }

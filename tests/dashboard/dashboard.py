@@ -121,6 +121,8 @@ try:
     ok(b.eval("document.getElementById('job-violations').textContent.includes("
               "'first_denied_syscall')"),
        "the job's first denied syscall is flagged as an alert on its page")
+    ok(b.eval("document.getElementById('job-network').textContent.length > 0"),
+       "the network section renders")
     ok(b.eval("document.getElementById('job-provenance').textContent.length > 0"),
        "the provenance section renders (or says it is not available)")
 
@@ -157,6 +159,8 @@ try:
     ok(b.wait_for("document.getElementById('policy') && "
                   "document.getElementById('policy').textContent.length > 0"),
        "the policy page loads (or says it is not available)")
+    ok(b.wait_for("document.getElementById('policy').textContent.includes('Digest')"),
+       "the policy page shows the project's effective policy and its digest")
     b.screenshot(os.path.join(SHOTS, "06-policy.png"))
 
     # ---- CSP violations and console errors from our own code ----

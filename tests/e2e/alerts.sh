@@ -37,6 +37,11 @@ if kill -0 $p 2>/dev/null; then kill $p; wait $p; ok 1 "kilnd refuses a world-re
 fi
 chmod 600 "$WORK/hook.key"
 
+# Project al may use egress, through the proxy, to nothing: every attempt
+# is refused and recorded (docs/egress.md), which is all the
+# new-destination rule needs; no traffic leaves.
+mkdir -p "$WORK/data/policies"
+printf 'network: {mode: allowlist, enforcement: block, allow: []}\n' >"$WORK/data/policies/al.yml"
 kilnd_start --config "$WORK/kilnd.yml"
 setup_project al || bail "cannot set up project al"
 TOK=$PTOK
@@ -90,7 +95,25 @@ check "a job far slower than the project's usual raises duration_above_baseline"
 api "$TOK" GET "/v1/alerts?limit=10"
 check "the duration alert names job $J3" -- test "$(jget alerts.0.job "$WORK/body")" = "$J3"
 
-# 4. Another project's token does not see these alerts.
+# 4. Egress to a destination the project never used (refused by its
+# policy, recorded by the proxy).
+mksrc "$WORK/net" "curl -s --max-time 5 -o /dev/null http://new-dest-$R.test/ || true; echo net-done" "network: egress"
+submit "$TOK" al "$WORK/net"; J4=$JOB
+s4=$(wait_final "$TOK" "$J4")
+check "the egress job ran ($s4)" -- test "$s4" = succeeded
+check "a new egress destination raises new_egress_destination" -- wait_hook new_egress_destination 1
+check "the alert names the destination" -- \
+  grep -q "new-dest-$R.test:80, a destination this project never used" "$WORK/hooks.jsonl"
+api "$ADMIN_TOKEN" GET /metrics
+check "the refused connection counts as an egress_denied violation" -- \
+  grep -q '^kiln_violations_total{kind="egress_denied"} [1-9]' "$WORK/body"
+submit "$TOK" al "$WORK/net"; J5=$JOB
+wait_final "$TOK" "$J5" >/dev/null
+sleep 1
+check "the same destination again raises no second alert" -- \
+  test "$(grep -c "new-dest-$R.test:80" "$WORK/hooks.jsonl")" = 1
+
+# 5. Another project's token does not see these alerts.
 setup_project other || bail "cannot set up project other"
 api "$PTOK" GET "/v1/alerts?limit=10"
 check "another project's token sees none of them" -- test "$(jget 'alerts.#' "$WORK/body")" = 0

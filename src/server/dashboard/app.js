@@ -220,9 +220,11 @@ async function viewJob(id) {
   const violations = el('div', {id: 'job-violations'});
   const artifacts = el('div', {id: 'job-artifacts'});
   const provenance = el('div', {id: 'job-provenance'});
+  const network = el('div', {id: 'job-network'});
   const log = el('pre', {class: 'log', id: 'log'});
   main.append(head, status, el('h2', {}, 'Resource use'), resources,
     el('h2', {}, 'Violations and alerts'), violations,
+    el('h2', {}, 'Network'), network,
     el('h2', {}, 'Artifacts'), artifacts, el('h2', {}, 'Provenance'), provenance,
     el('h2', {}, 'Log'), log);
 
@@ -272,6 +274,18 @@ async function viewJob(id) {
       el('th', {}, 'Name'), el('th', {}, 'Size'), el('th', {}, 'SHA-256'), el('th', {}, ''))), tb)
       : el('p', {class: 'muted'}, 'None.'));
   } catch (e) { if (e.status !== 401) artifacts.append(unavailable(e)); }
+
+  try {
+    const eg = await getJSON('/v1/jobs/' + id + '/egress');
+    const tb = el('tbody', {id: 'network-body'});
+    for (const a of eg.attempts || [])
+      tb.append(el('tr', {class: a.allowed ? '' : 'flag'}, el('td', {}, a.kind), el('td', {class: 'mono'}, a.host || a.addr || ''),
+        el('td', {}, String(a.port)), el('td', {}, a.allowed ? 'allowed' : 'refused'), el('td', {}, a.reason || ''),
+        el('td', {}, bytes(a.bytes_up) + ' / ' + bytes(a.bytes_down))));
+    network.append((eg.attempts || []).length ? el('table', {}, el('thead', {}, el('tr', {},
+      el('th', {}, 'Kind'), el('th', {}, 'Destination'), el('th', {}, 'Port'), el('th', {}, 'Result'),
+      el('th', {}, 'Reason'), el('th', {}, 'Up / down'))), tb) : el('p', {class: 'muted'}, 'None.'));
+  } catch (e) { if (e.status !== 401) network.append(unavailable(e)); }
 
   try {
     const r = await fetch('/v1/jobs/' + id + '/provenance', {method: 'GET', credentials: 'same-origin'});
@@ -352,10 +366,10 @@ async function viewPolicy() {
     const sec = el('section', {}, el('h2', {}, name));
     box.append(sec);
     try {
-      const pol = await getJSON('/v1/projects/' + name + '/policy');
-      sec.append(kv([['Digest', el('span', {class: 'mono'}, pol.digest || pol.sha256 || '-')],
-        ['Last reload', pol.loaded_at || pol.reloaded_at || '-']]),
-      el('pre', {class: 'log'}, JSON.stringify(pol.policy !== undefined ? pol.policy : pol, null, 2)));
+      const pol = await getJSON('/v1/policies/' + name);
+      sec.append(kv([['Digest', el('span', {class: 'mono'}, pol.digest || '-')],
+        ['Source', pol.source || '-'], ['Last reload', pol.loaded_at || pol.reloaded_at || '-']]),
+      el('pre', {class: 'log'}, JSON.stringify(pol, null, 2)));
     } catch (e) { if (e.status !== 401) sec.append(unavailable(e)); }
   }
 }

@@ -8,6 +8,7 @@ PKGS=(
   libclang-rt-14-dev
   libseccomp-dev libjansson-dev libarchive-dev libsqlite3-dev libsodium-dev
   libmicrohttpd-dev libfyaml-dev libcurl4-openssl-dev sqlite3
+  minisign
   bubblewrap iproute2 util-linux procps coreutils python3 curl openssl systemd
   prometheus chromium chromium-driver python3-websocket
 )

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/error.h"
 
@@ -28,6 +29,20 @@ int cmd_policy(int argc, char **argv);
 /* cmd_egress.c: kiln egress JOB | suggest PROJECT */
 int cmd_egress(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
+/* cmd_trust.c: signing and provenance (docs/signing.md, docs/provenance.md) */
+int cmd_keygen(int argc, char **argv);
+int cmd_provenance(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+/* Read a whole regular file of at most max bytes (NUL-terminated). */
+int cli_read_file(const char *path, size_t max, char **out, size_t *len, struct kiln_error **err);
+/* The canonical submission manifest (malloc'd) for this project, spec and
+ * packed source (fd, size bytes from offset 0), with a fresh nonce. */
+int cli_make_manifest(const char *project, const char *spec, size_t spec_len, int fd, uint64_t size,
+		      char **out, struct kiln_error **err);
+/* A minisign signature (prehashed) of text with the secret key in keyfile;
+ * an encrypted key's password comes from $KILN_SIGN_PASSWORD or the
+ * terminal. */
+int cli_sign(const char *keyfile, const char *text, char **sig, struct kiln_error **err);
 
 /* "kiln: " + message on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -750,8 +750,8 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 }
 
 int kiln_client_submit(struct kiln_client *c, const char *project, const char *spec,
-		       size_t spec_len, int archive_fd, uint64_t archive_size, bool progress,
-		       json_t **job, struct kiln_error **err)
+		       size_t spec_len, int archive_fd, uint64_t archive_size, const char *manifest,
+		       const char *signature, bool progress, json_t **job, struct kiln_error **err)
 {
 	struct response r = {.max = KILN_CLIENT_MAX_JSON};
 	struct upload u = {.fd = archive_fd, .size = archive_size, .progress = progress};
@@ -777,6 +777,16 @@ int kiln_client_submit(struct kiln_client *c, const char *project, const char *s
 	if (part == NULL || curl_mime_name(part, "spec") != CURLE_OK ||
 	    curl_mime_data(part, spec, spec_len) != CURLE_OK)
 		goto oom;
+	if (manifest != NULL && signature != NULL) {
+		part = curl_mime_addpart(mime);
+		if (part == NULL || curl_mime_name(part, "manifest") != CURLE_OK ||
+		    curl_mime_data(part, manifest, CURL_ZERO_TERMINATED) != CURLE_OK)
+			goto oom;
+		part = curl_mime_addpart(mime);
+		if (part == NULL || curl_mime_name(part, "signature") != CURLE_OK ||
+		    curl_mime_data(part, signature, CURL_ZERO_TERMINATED) != CURLE_OK)
+			goto oom;
+	}
 	/* Last, so the server has project and spec before the big part. */
 	part = curl_mime_addpart(mime);
 	if (part == NULL || curl_mime_name(part, "source") != CURLE_OK ||

@@ -103,10 +103,12 @@ int kiln_client_get_stream(struct kiln_client *c, const char *path, bool long_li
 
 /* POST /v1/jobs as multipart/form-data: project (omitted when NULL), spec
  * and source, the archive streamed from fd (borrowed; read with pread from
- * offset 0, size bytes). With progress, a bar is drawn on stderr. */
+ * offset 0, size bytes). A signed submission adds manifest and signature
+ * (both or neither; docs/signing.md). With progress, a bar is drawn on
+ * stderr. */
 int kiln_client_submit(struct kiln_client *c, const char *project, const char *spec,
-		       size_t spec_len, int archive_fd, uint64_t archive_size, bool progress,
-		       json_t **job, struct kiln_error **err);
+		       size_t spec_len, int archive_fd, uint64_t archive_size, const char *manifest,
+		       const char *signature, bool progress, json_t **job, struct kiln_error **err);
 
 /* URL-escape one path segment or query value. Caller frees. NULL on OOM. */
 char *kiln_client_escape(const char *s);

@@ -32,14 +32,31 @@
 	"                         in the config file)\n"                                           \
 	"  -f, --follow           stream the job's log until it ends, then exit with the\n"        \
 	"                         job's status\n"                                                  \
-	"      --json             print the job object instead of its id\n" CLIENT_OPTS_HELP "\n"  \
+	"      --json             print the job object instead of its id\n"                        \
+	"\n"                                                                                       \
+	"Signed submissions (docs/signing.md):\n"                                                  \
+	"      --sign KEYFILE     sign the submission manifest with a minisign secret key\n"       \
+	"                         (kiln keygen, or minisign -G; an encrypted key's password\n"     \
+	"                         from $KILN_SIGN_PASSWORD or the terminal)\n"                     \
+	"      --write-manifest FILE  write the manifest to FILE and stop (sign it with\n"         \
+	"                         'minisign -S -m FILE'; with --sign, kiln writes the\n"           \
+	"                         signature to FILE.minisig)\n"                                    \
+	"      --signature SIG    submit with a signature made elsewhere, of the manifest\n"       \
+	"                         given by --manifest (default: SIG without .minisig)\n"           \
+	"      --manifest FILE    the manifest that SIG signs\n" CLIENT_OPTS_HELP "\n"             \
 	"Exit status: 0 when submitted. With --follow: the build's exit code; 1 if it did\n"       \
 	"not exit normally (signal, memory/pids/disk/output limit); 124 timed out; 130\n"          \
 	"cancelled; 125 archive refused, job rejected or interrupted, or an internal error.\n"     \
 	"1 for any other error, 2 for a bad command line.\n"
 
+enum { OPT_SIGN = 0x200, OPT_SIGNATURE, OPT_MANIFEST, OPT_WRITE_MANIFEST };
+
 static const struct option submit_opts[] = {
 	{"project", required_argument, NULL, 'p'},
+	{"sign", required_argument, NULL, OPT_SIGN},
+	{"signature", required_argument, NULL, OPT_SIGNATURE},
+	{"manifest", required_argument, NULL, OPT_MANIFEST},
+	{"write-manifest", required_argument, NULL, OPT_WRITE_MANIFEST},
 	{"follow", no_argument, NULL, 'f'},
 	CLIENT_JSON_OPT,
 	CLIENT_LONG_OPTS,
@@ -126,6 +143,10 @@ int cmd_submit(int argc, char **argv)
 	cleanup_free char *spec = NULL;
 	cleanup_fd int fd = -1;
 	const char *project = NULL, *dir = ".";
+	const char *sign_key = NULL, *sig_file = NULL, *manifest_file = NULL,
+		   *write_manifest = NULL;
+	cleanup_free char *manifest = NULL;
+	cleanup_free char *signature = NULL;
 	json_t *job = NULL, *final = NULL;
 	bool follow = false, tty = isatty(STDERR_FILENO) == 1;
 	uint64_t size = 0;
@@ -140,6 +161,10 @@ int cmd_submit(int argc, char **argv)
 		switch (opt) {
 		case 'p': project = optarg; break;
 		case 'f': follow = true; break;
+		case OPT_SIGN: sign_key = optarg; break;
+		case OPT_SIGNATURE: sig_file = optarg; break;
+		case OPT_MANIFEST: manifest_file = optarg; break;
+		case OPT_WRITE_MANIFEST: write_manifest = optarg; break;
 		case 'h': fputs(USAGE_SUBMIT, stdout); return 0;
 		default:
 			cli_err("invalid option (see 'kiln submit --help')");
@@ -154,6 +179,13 @@ int cmd_submit(int argc, char **argv)
 	}
 	if (optind < argc)
 		dir = argv[optind];
+	if ((sig_file != NULL && (sign_key != NULL || write_manifest != NULL)) ||
+	    (manifest_file != NULL && sig_file == NULL)) {
+		cli_err("--signature (with --manifest) goes with neither --sign nor "
+			"--write-manifest");
+		rc = 2;
+		goto out;
+	}
 	if (cli_connect(&args, &c) != 0)
 		goto out;
 	if (project == NULL)
@@ -182,7 +214,70 @@ int cmd_submit(int argc, char **argv)
 			fprintf(stderr, "; %llu ignored", (unsigned long long)stats.ignored);
 		fputc('\n', stderr);
 	}
-	if (kiln_client_submit(c, project, spec, spec_len, fd, size, tty, &job, &err) < 0) {
+	if (sign_key != NULL || write_manifest != NULL) {
+		if (cli_make_manifest(project, spec, spec_len, fd, size, &manifest, &err) < 0) {
+			rc = cli_fail(&err);
+			goto out;
+		}
+	}
+	if (sign_key != NULL && cli_sign(sign_key, manifest, &signature, &err) < 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	if (write_manifest != NULL) {
+		char sigpath[4200];
+		cleanup_fd int mfd =
+			open(write_manifest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (mfd < 0 || kiln_write_all(mfd, manifest, strlen(manifest)) < 0) {
+			cli_err("write %s: %s", write_manifest, strerror(errno));
+			goto out;
+		}
+		snprintf(sigpath, sizeof(sigpath), "%s.minisig", write_manifest);
+		if (signature != NULL) {
+			cleanup_fd int sfd =
+				open(sigpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+			if (sfd < 0 || kiln_write_all(sfd, signature, strlen(signature)) < 0) {
+				cli_err("write %s: %s", sigpath, strerror(errno));
+				goto out;
+			}
+			fprintf(stderr,
+				"manifest written to %s, its signature to %s; submit with "
+				"--signature %s within the server's signing window\n",
+				write_manifest, sigpath, sigpath);
+		} else {
+			fprintf(stderr,
+				"manifest written to %s; sign it (minisign -S -m %s) and submit "
+				"with --signature %s within the server's signing window\n",
+				write_manifest, write_manifest, sigpath);
+		}
+		rc = 0;
+		goto out;
+	}
+	if (sig_file != NULL) {
+		char mpath[4096];
+		size_t n = strlen(sig_file), mlen = 0, slen = 0;
+
+		if (manifest_file == NULL) {
+			if (n <= 8 || strcmp(sig_file + n - 8, ".minisig") != 0) {
+				cli_err("--signature %s: give the manifest it signs with "
+					"--manifest",
+					sig_file);
+				rc = 2;
+				goto out;
+			}
+			snprintf(mpath, sizeof(mpath), "%.*s", (int)(n - 8), sig_file);
+			manifest_file = mpath;
+		}
+		if (cli_read_file(manifest_file, 4096, &manifest, &mlen, &err) < 0 ||
+		    cli_read_file(sig_file, 16384, &signature, &slen, &err) < 0) {
+			rc = cli_fail(&err);
+			goto out;
+		}
+	}
+	if (kiln_client_submit(c, project, spec, spec_len, fd, size, manifest, signature, tty, &job,
+			       &err) < 0) {
 		rc = cli_fail(&err);
 		goto out;
 	}

@@ -97,3 +97,15 @@ int cmd_secret(int argc, char **argv)
 {
 	return exec_client(argc, argv);
 }
+int cmd_keygen(int argc, char **argv)
+{
+	return exec_client(argc, argv);
+}
+int cmd_provenance(int argc, char **argv)
+{
+	return exec_client(argc, argv);
+}
+int cmd_verify(int argc, char **argv)
+{
+	return exec_client(argc, argv);
+}

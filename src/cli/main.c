@@ -36,6 +36,9 @@ static void usage(FILE *f)
 	      "  policy     show a project's policy, reload the policies\n"
 	      "  egress     a job's network attempts; suggest a project's allowlist\n"
 	      "  secret     set, list or remove a project's secrets (admin)\n"
+	      "  keygen     create a minisign key pair for signed submissions\n"
+	      "  provenance download a job's signed SLSA provenance\n"
+	      "  verify     check artifacts against signed provenance (offline)\n"
 	      "\n"
 	      "  help       show this help\n"
 	      "  version    print the version\n"
@@ -69,6 +72,9 @@ int main(int argc, char **argv)
 		{"policy", cmd_policy},
 		{"egress", cmd_egress},
 		{"secret", cmd_secret},
+		{"keygen", cmd_keygen},
+		{"provenance", cmd_provenance},
+		{"verify", cmd_verify},
 	};
 
 	for (size_t i = 0; argc >= 2 && i < sizeof(verbs) / sizeof(verbs[0]); i++)

@@ -31,10 +31,14 @@
 #include "server/policy.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "server/provenance.h"
 #include "server/spec.h"
+#include "server/trust.h"
 #include "store/cas.h"
 #include "store/db.h"
 #include "store/logs.h"
+#include "trust/manifest.h"
+#include "trust/minisign.h"
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.0.0"
@@ -46,6 +50,7 @@
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX	   500
 #define POST_BUFFER	   (32 * 1024)
+#define SIGNATURE_MAX	   (KILN_MINISIGN_TRUSTED_MAX + 1024)
 
 enum route {
 	R_NONE,
@@ -63,6 +68,8 @@ enum route {
 	R_POLICY,
 	R_JOB_EGRESS,
 	R_EGRESS_SUGGEST,
+	R_JOB_PROVENANCE,
+	R_KEYS,
 };
 
 enum body { B_NONE, B_JSON, B_MULTIPART };
@@ -93,6 +100,8 @@ static const struct endpoint endpoints[] = {
 	{R_POLICY, "GET", KILN_SCOPE_READ, false, B_NONE},
 	{R_JOB_EGRESS, "GET", KILN_SCOPE_READ, false, B_NONE},
 	{R_EGRESS_SUGGEST, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_JOB_PROVENANCE, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_KEYS, "GET", 0, false, B_NONE},
 };
 
 /* ---- helpers ---- */
@@ -173,6 +182,8 @@ static enum route parse_route(struct kiln_req *r)
 	u += 4;
 	if (strcmp(u, "health") == 0)
 		return R_HEALTH;
+	if (strcmp(u, "keys") == 0)
+		return R_KEYS;
 	if (strcmp(u, "projects") == 0)
 		return R_PROJECTS;
 	if (strcmp(u, "tokens") == 0)
@@ -201,6 +212,8 @@ static enum route parse_route(struct kiln_req *r)
 			return R_JOB_ARTIFACTS;
 		if (strcmp(slash, "/egress") == 0)
 			return R_JOB_EGRESS;
+		if (strcmp(slash, "/provenance") == 0)
+			return R_JOB_PROVENANCE;
 		return R_NONE;
 	}
 	if (strncmp(u, "egress/", 7) == 0) {
@@ -1096,6 +1109,42 @@ static int h_job_log(struct kiln_req *r)
 	return kiln_reply(r, 200, resp);
 }
 
+/* ---- provenance and keys (docs/provenance.md) ---- */
+
+static int h_job_provenance(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	char *env;
+	int ret;
+
+	if ((db = db_or_reply(r, &ret)) == NULL)
+		return ret;
+	if (job_access(r, db, &ret) < 0)
+		return ret;
+	env = kiln_db_provenance_get(db, r->job, &err);
+	if (env == NULL) {
+		if (err != NULL && err->code == ENOENT) {
+			kiln_error_free(&err);
+			return kiln_reply_error(r, 404, "not_found",
+						"job %" PRId64 " has no provenance (not finished, "
+						"or no artifacts)",
+						r->job);
+		}
+		return reply_db_error(r, &err, "read provenance");
+	}
+	return kiln_reply_text(r, 200, env, "application/vnd.dsse.envelope.v1+json");
+}
+
+static int h_keys(struct kiln_req *r)
+{
+	json_t *j = r->s->provkey ? kiln_provkey_json(r->s->provkey) : NULL;
+
+	if (j == NULL)
+		return kiln_reply_error(r, 500, "internal", "no provenance key");
+	return kiln_reply_json(r, 200, j);
+}
+
 /* ---- POST /v1/jobs ---- */
 
 struct kiln_upload {
@@ -1107,6 +1156,9 @@ struct kiln_upload {
 	size_t spec_len;
 	char project[PROJECT_MAX + 1];
 	size_t project_len;
+	/* a signed submission (docs/signing.md): NULL when absent */
+	char *manifest, *signature;
+	size_t manifest_len, signature_len;
 	bool failed; /* the first error is kept and answered at the end */
 	unsigned status;
 	char code[32];
@@ -1215,6 +1267,33 @@ static enum MHD_Result upload_part(void *cls, enum MHD_ValueKind kind, const cha
 		u->spec[u->spec_len] = '\0';
 		return MHD_YES;
 	}
+	if (strcmp(key, "manifest") == 0 || strcmp(key, "signature") == 0) {
+		bool m = key[0] == 'm';
+		char **buf = m ? &u->manifest : &u->signature;
+		size_t *len = m ? &u->manifest_len : &u->signature_len;
+		size_t cap = m ? KILN_MANIFEST_MAX : SIGNATURE_MAX;
+		char *nb;
+
+		if (off == 0 && *buf != NULL) {
+			upload_fail(u, 400, "bad_request", "form field '%s' given twice", key);
+			return MHD_NO;
+		}
+		if (*len + size > cap) {
+			upload_fail(u, 400, "manifest_invalid",
+				    "form field '%s' is larger than %zu bytes", key, cap);
+			return MHD_NO;
+		}
+		nb = realloc(*buf, *len + size + 1);
+		if (nb == NULL) {
+			upload_fail(u, 500, "internal", "out of memory");
+			return MHD_NO;
+		}
+		*buf = nb;
+		memcpy(nb + *len, data, size);
+		*len += size;
+		nb[*len] = '\0';
+		return MHD_YES;
+	}
 	if (strcmp(key, "project") == 0) {
 		if (off == 0 && u->project_len > 0) {
 			upload_fail(u, 400, "bad_request", "form field 'project' given twice");
@@ -1233,7 +1312,9 @@ static enum MHD_Result upload_part(void *cls, enum MHD_ValueKind kind, const cha
 		char safe[64];
 		kiln_sanitize(safe, sizeof(safe), key);
 		upload_fail(u, 400, "bad_request",
-			    "unknown form field '%s' (expected project, spec, source)", safe);
+			    "unknown form field '%s' (expected project, spec, source, manifest, "
+			    "signature)",
+			    safe);
 	}
 	return MHD_NO;
 }
@@ -1291,6 +1372,27 @@ static int reply_spec_error(struct kiln_req *r, const struct kiln_spec_error *se
 	return kiln_reply_json(r, 400, j);
 }
 
+/* A refused signed (or unsigned) submission: recorded, logged, answered. */
+static int reply_rejected(struct kiln_req *r, struct kiln_db *db, struct kiln_upload *u,
+			  const struct kiln_reject *rej)
+{
+	struct kiln_error *err = NULL;
+	char safe[600];
+
+	upload_fail(u, rej->status, rej->code, "%s", rej->msg);
+	kiln_sanitize(safe, sizeof(safe), rej->msg);
+	if (rej->status < 500) {
+		kiln_logf("submission to %s refused (%s, by %s): %s", u->project, rej->code,
+			  r->auth.token_id, safe);
+		if (kiln_db_rejection_add(db, u->project, r->auth.token_id, rej->code,
+					  rej->key_id[0] ? rej->key_id : NULL, safe, &err) < 0) {
+			kiln_logf("record the refusal: %s", err ? err->msg : "?");
+			kiln_error_free(&err);
+		}
+	}
+	return kiln_reply_error(r, rej->status, rej->code, "%s", rej->msg);
+}
+
 static int h_jobs_post(struct kiln_req *r)
 {
 	struct kiln_upload *u = r->upload;
@@ -1304,9 +1406,13 @@ static int h_jobs_post(struct kiln_req *r)
 	json_t *spec_json;
 	char *spec_text;
 	struct kiln_db *db;
+	struct kiln_signed signed_;
+	struct kiln_reject rej;
 	int64_t id = 0, queued;
 	int ret;
 
+	memset(&rej, 0, sizeof(rej));
+	memset(&signed_, 0, sizeof(signed_));
 	if (r->body_too_large) {
 		size_text(r->s->cfg.max_body, lim, sizeof(lim));
 		upload_fail(u, 413, "too_large", "the request body is larger than %s", lim);
@@ -1355,6 +1461,24 @@ static int h_jobs_post(struct kiln_req *r)
 		upload_fail(u, 400, "spec_invalid", "%s", se.message);
 		return reply_spec_error(r, &se);
 	}
+	if (u->w == NULL || u->source_bytes == 0) {
+		kiln_spec_free(spec);
+		upload_fail(u, 400, "archive_invalid",
+			    "missing or empty form field 'source' (a .tar.gz of the source tree)");
+		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
+	}
+	/* A signed submission: checked against digests computed here, before
+	 * anything is stored. */
+	kiln_sha256_buf(u->spec, u->spec_len, spec_hex);
+	if (kiln_cas_writer_digest(u->w, source_hex) < 0 ||
+	    kiln_submission_check(r->s, db, u->project, spec_hex, source_hex, u->manifest,
+				  u->manifest_len, u->signature, u->signature_len, &signed_,
+				  &rej) < 0) {
+		kiln_spec_free(spec);
+		if (rej.status == 0)
+			return kiln_reply_error(r, 500, "internal", "cannot hash the source");
+		return reply_rejected(r, db, u, &rej);
+	}
 	{
 		struct kiln_policy_set *ps = kiln_policy_current();
 		char msg[512];
@@ -1363,7 +1487,7 @@ static int h_jobs_post(struct kiln_req *r)
 			kiln_spec_free(spec);
 			return kiln_reply_error(r, 503, "unavailable", "no policy set is loaded");
 		}
-		if (kiln_policy_apply(kiln_policy_lookup(ps, u->project), spec, false, msg,
+		if (kiln_policy_apply(kiln_policy_lookup(ps, u->project), spec, signed_.present, msg,
 				      sizeof(msg)) < 0) {
 			kiln_policy_set_unref(ps);
 			kiln_spec_free(spec);
@@ -1373,12 +1497,6 @@ static int h_jobs_post(struct kiln_req *r)
 		snprintf(policy_digest, sizeof(policy_digest), "%s",
 			 kiln_policy_lookup(ps, u->project)->digest);
 		kiln_policy_set_unref(ps);
-	}
-	if (u->w == NULL || u->source_bytes == 0) {
-		kiln_spec_free(spec);
-		upload_fail(u, 400, "archive_invalid",
-			    "missing or empty form field 'source' (a .tar.gz of the source tree)");
-		return kiln_reply_error(r, u->status, u->code, "%s", u->msg);
 	}
 	spec_json = kiln_spec_to_json(spec);
 	spec_text = spec_json ? json_dumps(spec_json, JSON_COMPACT) : NULL;
@@ -1415,7 +1533,6 @@ static int h_jobs_post(struct kiln_req *r)
 		return reply_db_error(r, &err, "store source");
 	}
 	u->w = NULL;
-	kiln_sha256_buf(u->spec, u->spec_len, spec_hex);
 	memset(&jn, 0, sizeof(jn));
 	jn.project = u->project;
 	jn.spec_text = u->spec;
@@ -1427,6 +1544,8 @@ static int h_jobs_post(struct kiln_req *r)
 	jn.submitted_by = r->auth.token_id;
 	jn.max_queued = r->s->cfg.max_queued;
 	jn.policy_digest = policy_digest;
+	jn.signer_key = signed_.present ? signed_.key_id : NULL;
+	jn.nonce = signed_.present ? signed_.nonce : NULL;
 	ret = kiln_db_job_insert(db, &jn, &id, &err);
 	free(spec_text);
 	kiln_spec_free(spec);
@@ -1438,6 +1557,18 @@ static int h_jobs_post(struct kiln_req *r)
 					"project %s already has %" PRIu64
 					" queued jobs (limits.queued_per_project); try again later",
 					u->project, r->s->cfg.max_queued);
+	}
+	if (ret < 0 && err != NULL && err->code == EEXIST && signed_.present) {
+		/* The same nonce won a race with this request. */
+		kiln_error_free(&err);
+		memset(&rej, 0, sizeof(rej));
+		rej.status = 409;
+		snprintf(rej.code, sizeof(rej.code), "nonce_replayed");
+		snprintf(rej.key_id, sizeof(rej.key_id), "%s", signed_.key_id);
+		snprintf(rej.msg, sizeof(rej.msg),
+			 "the manifest's nonce was used already: this signed submission is a "
+			 "replay");
+		return reply_rejected(r, db, u, &rej);
 	}
 	if (ret < 0)
 		return reply_db_error(r, &err, "record job");
@@ -1457,6 +1588,8 @@ static void upload_free(struct kiln_upload *u)
 		MHD_destroy_post_processor(u->pp);
 	kiln_cas_abort(u->w);
 	free(u->spec);
+	free(u->manifest);
+	free(u->signature);
 	free(u);
 }
 
@@ -1625,6 +1758,8 @@ static int api_finish(struct kiln_req *r)
 	case R_POLICY: return kiln_api_policy_show(r, r->arg);
 	case R_JOB_EGRESS: return h_job_egress(r);
 	case R_EGRESS_SUGGEST: return h_egress_suggest(r);
+	case R_JOB_PROVENANCE: return h_job_provenance(r);
+	case R_KEYS: return h_keys(r);
 	case R_NONE:
 	default: return kiln_reply_error(r, 404, "not_found", "no such endpoint");
 	}

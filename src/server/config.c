@@ -53,6 +53,7 @@ void kiln_config_defaults(struct kiln_config *c)
 	c->egress_bytes = 2 * GIB;
 	c->egress_idle = 60;
 	c->egress_lifetime = 30 * 60;
+	c->signing_window = 600;
 	kiln_spec_limits_default(&c->spec_limits);
 }
 
@@ -66,10 +67,11 @@ void kiln_config_free(struct kiln_config *c)
 	free(c->tls_key);
 	free(c->policies);
 	free(c->egress_hosts);
+	free(c->builder_id);
 	free(c->webhook_url);
 	free(c->webhook_secret_file);
 	c->data = c->listen_host = c->tls_cert = c->tls_key = c->policies = NULL;
-	c->egress_hosts = NULL;
+	c->egress_hosts = c->builder_id = NULL;
 	c->webhook_url = c->webhook_secret_file = NULL;
 }
 
@@ -257,9 +259,9 @@ struct cfg_ctx {
 };
 
 static const char *const top_keys[] = {
-	"data",		  "listen",	  "workers",	 "tls",	     "allow_insecure_listen",
-	"limits",	  "max_attempts", "spec_limits", "policies", "egress",
-	"metrics_public", "alerts",	  NULL};
+	"data",	      "listen",		"workers",	  "tls",      "allow_insecure_listen",
+	"limits",     "max_attempts",	"spec_limits",	  "policies", "egress",
+	"builder_id", "signing_window", "metrics_public", "alerts",   NULL};
 enum {
 	C_DATA,
 	C_LISTEN,
@@ -271,6 +273,8 @@ enum {
 	C_SPEC,
 	C_POLICIES,
 	C_EGRESS,
+	C_BUILDER,
+	C_WINDOW,
 	C_METRICS,
 	C_ALERTS,
 };
@@ -329,6 +333,27 @@ static int set_listen(struct cfg_ctx *x, const char *name, const struct kiln_yno
 	free(s);
 	x->t->listen_host = host;
 	x->t->listen_port = port;
+	return 0;
+}
+
+/* A URI: a scheme, ':', then printable ASCII without spaces. */
+static int set_builder(struct cfg_ctx *x, const char *name, const struct kiln_ynode *v,
+		       struct kiln_spec_error *e)
+{
+	char *p = NULL, *colon;
+
+	if (kiln_yaml_string(v, name, 512, &p, e) < 0)
+		return -1;
+	colon = strchr(p, ':');
+	for (char *c = p; *c != '\0'; c++)
+		if (*c <= ' ' || *c >= 0x7f)
+			colon = NULL;
+	if (colon == NULL || colon == p || colon[1] == '\0') {
+		free(p);
+		return kiln_yaml_fail(
+			e, v, "%s: expected a URI like https://ci.example.org/kilnd/1", name);
+	}
+	x->t->builder_id = p;
 	return 0;
 }
 
@@ -514,6 +539,8 @@ static int top_field(void *ctx, size_t idx, const char *name, const struct kiln_
 	case C_SPEC: return kiln_yaml_walk(v, name, spec_limit_keys, spec_limit_field, x, e);
 	case C_POLICIES: return set_data(x, name, v, e);
 	case C_EGRESS: return kiln_yaml_walk(v, name, egress_keys, egress_field, x, e);
+	case C_BUILDER: return set_builder(x, name, v, e);
+	case C_WINDOW: return kiln_yaml_duration(v, name, 7 * 86400, &x->t->signing_window, e);
 	case C_METRICS: return kiln_yaml_bool(v, name, &x->t->metrics_public, e);
 	case C_ALERTS:
 		if (kiln_yaml_walk(v, name, alert_keys, alert_field, x, e) < 0)
@@ -541,6 +568,8 @@ static void free_unshared(struct kiln_config *a, const struct kiln_config *b)
 		free(a->policies);
 	if (a->egress_hosts != b->egress_hosts)
 		free(a->egress_hosts);
+	if (a->builder_id != b->builder_id)
+		free(a->builder_id);
 	if (a->webhook_url != b->webhook_url)
 		free(a->webhook_url);
 	if (a->webhook_secret_file != b->webhook_secret_file)

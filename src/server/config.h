@@ -37,6 +37,9 @@
  *     idle: 60s                    # a connection with no traffic is closed
  *     lifetime: 30m                # a connection is closed after this
  *     hosts: {name: 203.0.113.7}   # TEST ONLY: names the proxy resolves itself
+ *   builder_id: urn:kiln:builder:HOSTNAME   # provenance runDetails.builder.id (a URI)
+ *   signing_window: 10m            # a signed manifest's creation time must be
+ *                                  # within this of the server's clock (1s-7d)
  *   metrics_public: false          # GET /metrics without a token (docs/metrics.md)
  *   alerts:                        # both or neither; default: no webhook
  *     webhook: https://hooks.example/kiln   # http:// or https://, <= 2048 bytes
@@ -79,6 +82,8 @@ struct kiln_config {
 	unsigned egress_idle, egress_lifetime;
 	/* test-only "name address\n" lines the proxy uses before DNS, or NULL */
 	char *egress_hosts;
+	char *builder_id;	 /* NULL: urn:kiln:builder:<hostname> (main.c) */
+	uint64_t signing_window; /* seconds */
 	bool metrics_public;
 	/* alerts: webhook; both NULL when not configured */
 	char *webhook_url, *webhook_secret_file;

@@ -28,6 +28,7 @@
 #include "server/config.h"
 #include "server/alerts.h"
 #include "server/policy.h"
+#include "server/provenance.h"
 #include "server/server.h"
 #include "store/cas.h"
 #include "store/db.h"
@@ -389,6 +390,19 @@ int main(int argc, char **argv)
 			goto fail_srv;
 		}
 	}
+	if (kiln_provkey_open(data, &s->provkey, &err) < 0)
+		goto fail_srv;
+	if (s->cfg.builder_id == NULL) {
+		char host[256] = "localhost";
+
+		gethostname(host, sizeof(host) - 1);
+		host[sizeof(host) - 1] = '\0';
+		if (asprintf(&s->cfg.builder_id, "urn:kiln:builder:%s", host) < 0) {
+			s->cfg.builder_id = NULL;
+			kiln_error_set(&err, ENOMEM, "builder id");
+			goto fail_srv;
+		}
+	}
 	snprintf(cas_dir, sizeof(cas_dir), "%s/cas", data);
 	if (kiln_cas_open(cas_dir, &s->cas, &err) < 0)
 		goto fail_srv;
@@ -422,6 +436,9 @@ int main(int argc, char **argv)
 		kiln_logf("recovered %d job(s) left running by a previous kilnd (interrupted, or "
 			  "queued again when retry-safe)",
 			  nrec);
+	nrec = kiln_provenance_catch_up(s, db);
+	if (nrec > 0)
+		kiln_logf("wrote the provenance of %d finished job(s) that had none", nrec);
 	kiln_observe_start(s, db);
 	if (kiln_alerts_start(s, &err) < 0)
 		goto fail_srv;
@@ -473,6 +490,8 @@ fail_srv:
 	kiln_policy_install(NULL);
 	if (s->cas != NULL)
 		kiln_cas_close(s->cas);
+	kiln_provkey_close(s->provkey);
+	s->provkey = NULL;
 	kiln_server_destroy(s);
 fail:
 	if (err != NULL) {

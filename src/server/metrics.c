@@ -25,8 +25,8 @@ struct counter_def {
 static const char *const violation_kinds[] = {"denied_syscall", "egress_denied", "limit_hit",
 					      "secret_in_artifact", NULL};
 static const char *const limit_names[] = {"memory", "pids", "disk", "timeout", "output", NULL};
-/* The error codes a refused submission can carry (docs/errors.md), and the
- * reasons the signature and policy checks will add. */
+/* The error codes a refused submission can carry (docs/errors.md),
+ * signature and policy refusals included. */
 static const char *const reject_reasons[] = {"bad_request",
 					     "too_large",
 					     "spec_invalid",
@@ -38,11 +38,13 @@ static const char *const reject_reasons[] = {"bad_request",
 					     "internal",
 					     "unavailable",
 					     "policy_denied",
-					     "signature_missing",
-					     "signature_invalid",
-					     "signature_unknown_key",
-					     "signature_replayed",
-					     "signature_expired",
+					     "signature_required",
+					     "unknown_key",
+					     "bad_signature",
+					     "digest_mismatch",
+					     "manifest_invalid",
+					     "manifest_expired",
+					     "nonce_replayed",
 					     NULL};
 static const char *const auth_reasons[] = {"missing", "invalid", "scope",  "project",
 					   "login",   "session", "origin", NULL};

@@ -39,6 +39,8 @@
 #define KILN_DB_WAIT_MS		10000
 #define KILN_DB_POOL_MAX	(KILN_MAX_WORKERS + KILN_DB_HTTP_HANDLES + 1)
 
+struct kiln_provkey;
+
 struct kiln_running {
 	int64_t job;
 	int cancel_fd; /* a byte written here cancels the job's sandbox (worker.c) */
@@ -72,6 +74,9 @@ struct kiln_server {
 	unsigned db_nfree;			   /* under mu */
 	struct kiln_db *db_all[KILN_DB_POOL_MAX];  /* every handle, for closing */
 	unsigned db_nall;
+
+	/* provkey.c: the provenance signing key (server/provenance.h) */
+	struct kiln_provkey *provkey;
 
 	void *http; /* http.c's daemon */
 	pthread_t workers[KILN_MAX_WORKERS];

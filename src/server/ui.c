@@ -491,12 +491,30 @@ static void violation_row(void *ctx, int64_t job, const char *project, int64_t f
 	json_array_append_new(ctx, o);
 }
 
+static void rejection_row(void *ctx, int64_t at, const char *project, const char *code,
+			  const char *key_id, const char *message)
+{
+	json_t *o = json_object(), *m;
+	char t[32];
+
+	kiln_format_time(at, t, sizeof(t));
+	json_object_set_new(o, "time", json_string(t));
+	json_object_set_new(o, "project", json_string(project));
+	json_object_set_new(o, "code", json_string(code));
+	json_object_set_new(o, "key_id", key_id ? json_string(key_id) : json_null());
+	/* The message may quote what the client sent: JSON needs UTF-8. */
+	m = json_string(message);
+	json_object_set_new(o, "message", m ? m : json_string("(not UTF-8)"));
+	json_array_append_new(ctx, o);
+}
+
 static int security_finish(struct kiln_req *r)
 {
 	static struct kiln_metrics_event ev[KILN_METRICS_RECENT];
 	static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
 	struct kiln_error *err = NULL;
-	json_t *o = json_object(), *viol = json_array(), *events = json_array();
+	json_t *o = json_object(), *viol = json_array(), *events = json_array(),
+	       *rej = json_array();
 	struct kiln_db *db;
 	size_t n;
 	int ret;
@@ -505,9 +523,14 @@ static int security_finish(struct kiln_req *r)
 		json_decref(o);
 		json_decref(viol);
 		json_decref(events);
+		json_decref(rej);
 		return ret;
 	}
 	if (kiln_stats_violations(db, 100, violation_row, viol, &err) < 0) {
+		kiln_logf("security: %s", err ? err->msg : "?");
+		kiln_error_free(&err);
+	}
+	if (kiln_stats_rejections(db, 100, rejection_row, rej, &err) < 0) {
 		kiln_logf("security: %s", err ? err->msg : "?");
 		kiln_error_free(&err);
 	}
@@ -523,6 +546,7 @@ static int security_finish(struct kiln_req *r)
 	pthread_mutex_unlock(&ev_mu);
 	json_object_set_new(o, "violations", viol);
 	json_object_set_new(o, "events", events);
+	json_object_set_new(o, "rejections", rej);
 	return kiln_reply_json(r, 200, o);
 }
 

@@ -31,6 +31,7 @@
 #include "server/job.h"
 #include "server/job_egress.h"
 #include "server/policy.h"
+#include "server/provenance.h"
 #include "server/server.h"
 #include "server/spec.h"
 #include "store/cas.h"
@@ -369,6 +370,9 @@ static void record(struct job_run *j)
 	}
 	kiln_logf("job %" PRId64 " %s (%s)", j->id, kiln_job_event_name(j->ev),
 		  j->o.reason ? j->o.reason : "-");
+	/* Before the wake-up, so that a follower who saw the job end finds
+	 * its provenance (a poller may still be a moment early). */
+	kiln_provenance_record(s, j->db, j->id);
 	kiln_observe_job(s, j->db, j->id);
 	kiln_server_notify(s);
 }
@@ -783,7 +787,8 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 		const struct kiln_policy *pol = ps ? kiln_policy_lookup(ps, w.project) : NULL;
 		char msg[512];
 
-		if (pol == NULL || kiln_policy_apply(pol, spec, false, msg, sizeof(msg)) < 0) {
+		if (pol == NULL ||
+		    kiln_policy_apply(pol, spec, w.signed_submission, msg, sizeof(msg)) < 0) {
 			set_error(&j, "policy: %s", pol ? msg : "no policy set is loaded");
 			kiln_policy_set_unref(ps);
 			fail_internal(&j, "policy_denied");

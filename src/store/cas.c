@@ -339,6 +339,18 @@ static int open_fandir(struct kiln_cas *cas, const char *hex, struct kiln_error 
 	return fd;
 }
 
+int kiln_cas_writer_digest(const struct kiln_cas_writer *w, char hex[KILN_SHA256_HEX])
+{
+	crypto_hash_sha256_state st = w->st;
+	unsigned char d[crypto_hash_sha256_BYTES];
+
+	if (w->failed)
+		return -1;
+	crypto_hash_sha256_final(&st, d);
+	kiln_hex(d, sizeof(d), hex);
+	return 0;
+}
+
 int kiln_cas_commit(struct kiln_cas_writer *w, char hex[KILN_SHA256_HEX], uint64_t *size,
 		    struct kiln_error **err)
 {

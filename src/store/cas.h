@@ -34,6 +34,9 @@ int kiln_cas_write(struct kiln_cas_writer *w, const void *buf, size_t len, struc
 /* Seal the blob; hex receives its digest, size its length. Frees w. */
 int kiln_cas_commit(struct kiln_cas_writer *w, char hex[KILN_SHA256_HEX], uint64_t *size,
 		    struct kiln_error **err);
+/* The digest of what was written so far, without sealing (the API checks
+ * a signed manifest before it commits the source). -1 after a failure. */
+int kiln_cas_writer_digest(const struct kiln_cas_writer *w, char hex[KILN_SHA256_HEX]);
 /* Discard (also after a failed write). Frees w. Accepts NULL. */
 void kiln_cas_abort(struct kiln_cas_writer *w);
 

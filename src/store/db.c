@@ -156,7 +156,31 @@ static const char *const migrations[] = {
 	"CREATE INDEX egress_by_job ON egress(job_id, id);"
 	"CREATE INDEX egress_by_project ON egress(project, kind, host, port);"
 	"PRAGMA user_version = 3;",
-	/* 4: anomaly baselines and alerts (src/server/alerts.c, docs/alerts.md).
+	/* 4: signed submissions (signer, used nonces, refusals) and provenance */
+	"ALTER TABLE jobs ADD COLUMN signer_key TEXT;"
+	"CREATE TABLE submission_nonces ("
+	"  nonce TEXT PRIMARY KEY NOT NULL,"
+	"  project TEXT NOT NULL,"
+	"  key_id TEXT NOT NULL,"
+	"  job_id INTEGER REFERENCES jobs(id),"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE submission_rejections ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  project TEXT NOT NULL,"
+	"  token_id TEXT,"
+	"  code TEXT NOT NULL,"
+	"  key_id TEXT,"
+	"  message TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE provenance ("
+	"  job_id INTEGER PRIMARY KEY NOT NULL REFERENCES jobs(id),"
+	"  envelope TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"PRAGMA user_version = 4;",
+	/* 5: anomaly baselines and alerts (src/server/alerts.c, docs/alerts.md).
 	 * Running mean and M2 (Welford) per project and measurement; what a
 	 * project has been seen doing (denied syscalls, egress destinations);
 	 * the alerts raised. */
@@ -186,7 +210,7 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX alerts_by_project ON alerts(project, id);"
 	"CREATE INDEX alerts_by_job ON alerts(job_id);"
-	"PRAGMA user_version = 4;",
+	"PRAGMA user_version = 5;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -965,7 +989,7 @@ int kiln_db_token_revoke(struct kiln_db *db, const char *id, struct kiln_error *
 #define JOB_COLUMNS                                                                                \
 	"id, project, state, created_at, started_at, finished_at, exit_code, reason,"              \
 	" spec_sha256, source_sha256, source_bytes, log_bytes, log_truncated, error, spec_json,"   \
-	" policy_digest"
+	" policy_digest, signer_key"
 
 static json_t *job_json(sqlite3_stmt *st, bool with_report)
 {
@@ -982,12 +1006,13 @@ static json_t *job_json(sqlite3_stmt *st, bool with_report)
 			      sqlite3_column_int(st, 12) != 0, "error", col_json_str(st, 13),
 			      "spec", col_json_doc(st, 14));
 
-	if (j != NULL && json_object_set_new(j, "policy_digest", col_json_str(st, 15)) < 0) {
+	if (j != NULL && (json_object_set_new(j, "policy_digest", col_json_str(st, 15)) < 0 ||
+			  json_object_set_new(j, "signer_key", col_json_str(st, 16)) < 0)) {
 		json_decref(j);
 		return NULL;
 	}
 	if (j != NULL && with_report &&
-	    json_object_set_new(j, "report", col_json_doc(st, 16)) < 0) {
+	    json_object_set_new(j, "report", col_json_doc(st, 17)) < 0) {
 		json_decref(j);
 		return NULL;
 	}
@@ -1017,29 +1042,50 @@ int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t
 	json_decref(spec);
 	if (j->max_queued > INT64_MAX)
 		return kiln_error_set(err, EINVAL, "job: max_queued out of range");
+	/* The nonce of a signed submission is used up in the same
+	 * transaction that records its job: a replay finds it, and a
+	 * refused insert does not burn it. */
+	if (tx_begin(db, err) < 0)
+		return -1;
 	n = run(db, err, &rc, "insert job",
 		"INSERT INTO jobs (project, state, spec_text, spec_json, spec_sha256, "
 		"source_sha256,"
-		" source_bytes, retry_safe, created_at, submitted_by, policy_digest)"
-		" SELECT ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?"
+		" source_bytes, retry_safe, created_at, submitted_by, policy_digest, signer_key)"
+		" SELECT ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
 		" WHERE ? = 0 OR (SELECT count(*) FROM jobs WHERE project = ? AND state = "
 		"'queued') < ?",
-		"sssssIiIsSIsI", j->project, j->spec_text, j->spec_json, j->spec_sha256,
+		"sssssIiIsSSIsI", j->project, j->spec_text, j->spec_json, j->spec_sha256,
 		j->source_sha256, (int64_t)j->source_bytes, j->retry_safe ? 1 : 0, now_s(),
-		j->submitted_by, j->policy_digest, (int64_t)j->max_queued, j->project,
-		(int64_t)j->max_queued);
+		j->submitted_by, j->policy_digest, j->signer_key, (int64_t)j->max_queued,
+		j->project, (int64_t)j->max_queued);
 	if (n < 0) {
+		tx_rollback(db);
 		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
 			kiln_error_free(err);
 			return kiln_error_set(err, ENOENT, "no project %s", j->project);
 		}
 		return -1;
 	}
-	if (n == 0)
+	if (n == 0) {
+		tx_rollback(db);
 		return kiln_error_set(err, EAGAIN, "project %s already has %" PRIu64 " queued jobs",
 				      j->project, j->max_queued);
+	}
 	*id = sqlite3_last_insert_rowid(db->h);
-	return 0;
+	if (j->nonce != NULL &&
+	    run(db, err, &rc, "use the submission nonce",
+		"INSERT INTO submission_nonces (nonce, project, key_id, job_id, created_at)"
+		" VALUES (?, ?, ?, ?, ?)",
+		"sssII", j->nonce, j->project, j->signer_key ? j->signer_key : "", *id,
+		now_s()) < 0) {
+		tx_rollback(db);
+		if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+			kiln_error_free(err);
+			return kiln_error_set(err, EEXIST, "nonce %s was used already", j->nonce);
+		}
+		return -1;
+	}
+	return tx_commit(db, err);
 }
 
 int64_t kiln_db_jobs_queued(struct kiln_db *db, const char *project, struct kiln_error **err)
@@ -1256,8 +1302,8 @@ int kiln_db_job_work(struct kiln_db *db, int64_t id, struct kiln_job_work *w,
 
 	memset(w, 0, sizeof(*w));
 	st = query(db, err,
-		   "SELECT project, spec_text, spec_json, source_sha256, state, cancel_requested"
-		   " FROM jobs WHERE id = ?",
+		   "SELECT project, spec_text, spec_json, source_sha256, state, cancel_requested,"
+		   " signer_key IS NOT NULL FROM jobs WHERE id = ?",
 		   "I", id);
 	if (st == NULL)
 		return -1;
@@ -1273,6 +1319,7 @@ int kiln_db_job_work(struct kiln_db *db, int64_t id, struct kiln_job_work *w,
 	w->source_sha256 = strdup(col_text(st, 3));
 	w->state = kiln_job_state_parse(col_text(st, 4));
 	w->cancel_requested = sqlite3_column_int(st, 5) != 0;
+	w->signed_submission = sqlite3_column_int(st, 6) != 0;
 	if (w->project == NULL || w->spec_text == NULL || w->spec_json == NULL ||
 	    w->source_sha256 == NULL) {
 		kiln_db_job_work_free(w);
@@ -1727,4 +1774,135 @@ int kiln_db_job_secret_grant(struct kiln_db *db, int64_t job, const char *name, 
 sqlite3 *kiln_db_sqlite(struct kiln_db *db)
 {
 	return db->h;
+}
+
+/* ---- signed submissions and provenance ---- */
+
+int kiln_db_nonce_used(struct kiln_db *db, const char *nonce, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err, "SELECT 1 FROM submission_nonces WHERE nonce = ?", "s", nonce);
+
+	if (st == NULL)
+		return -1;
+	return step(db, st, err, "look up a nonce");
+}
+
+int kiln_db_rejection_add(struct kiln_db *db, const char *project, const char *token_id,
+			  const char *code, const char *key_id, const char *message,
+			  struct kiln_error **err)
+{
+	return run(db, err, NULL, "record a refused submission",
+		   "INSERT INTO submission_rejections (project, token_id, code, key_id, message,"
+		   " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+		   "sSsSsI", project, token_id, code, key_id, message, now_s()) < 0
+		       ? -1
+		       : 0;
+}
+
+int kiln_db_provenance_put(struct kiln_db *db, int64_t job, const char *envelope,
+			   struct kiln_error **err)
+{
+	return run(db, err, NULL, "store provenance",
+		   "INSERT OR REPLACE INTO provenance (job_id, envelope, created_at)"
+		   " VALUES (?, ?, ?)",
+		   "IsI", job, envelope, now_s()) < 0
+		       ? -1
+		       : 0;
+}
+
+char *kiln_db_provenance_get(struct kiln_db *db, int64_t job, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		query(db, err, "SELECT envelope FROM provenance WHERE job_id = ?", "I", job);
+	char *s;
+	int r;
+
+	if (st == NULL)
+		return NULL;
+	r = step(db, st, err, "read provenance");
+	if (r < 0)
+		return NULL;
+	if (r == 0) {
+		kiln_error_set(err, ENOENT, "no provenance for job %lld", (long long)job);
+		return NULL;
+	}
+	s = strdup(col_text(st, 0));
+	if (s == NULL)
+		kiln_error_set(err, ENOMEM, "read provenance");
+	return s;
+}
+
+int kiln_db_job_facts(struct kiln_db *db, int64_t id, struct kiln_job_facts *f,
+		      struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	int r;
+
+	memset(f, 0, sizeof(*f));
+	st = query(db, err,
+		   "SELECT project, state, spec_text, spec_json, spec_sha256, source_sha256,"
+		   " signer_key, started_at, finished_at, policy_digest FROM jobs WHERE id = ?",
+		   "I", id);
+	if (st == NULL)
+		return -1;
+	r = step(db, st, err, "read job");
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return kiln_error_set(err, ENOENT, "no job %lld", (long long)id);
+	f->id = id;
+	f->project = strdup(col_text(st, 0));
+	f->state = strdup(col_text(st, 1));
+	f->spec_text = strdup(col_text(st, 2));
+	f->spec_json = strdup(col_text(st, 3));
+	f->spec_sha256 = strdup(col_text(st, 4));
+	f->source_sha256 = strdup(col_text(st, 5));
+	f->signer_key = col_null(st, 6) ? NULL : strdup(col_text(st, 6));
+	f->started_at = col_null(st, 7) ? 0 : sqlite3_column_int64(st, 7);
+	f->finished_at = col_null(st, 8) ? 0 : sqlite3_column_int64(st, 8);
+	f->policy_digest = col_null(st, 9) ? NULL : strdup(col_text(st, 9));
+	if (!f->project || !f->state || !f->spec_text || !f->spec_json || !f->spec_sha256 ||
+	    !f->source_sha256 || (!col_null(st, 6) && !f->signer_key) ||
+	    (!col_null(st, 9) && !f->policy_digest)) {
+		kiln_db_job_facts_free(f);
+		return kiln_error_set(err, ENOMEM, "read job %lld", (long long)id);
+	}
+	return 0;
+}
+
+int kiln_db_jobs_missing_provenance(struct kiln_db *db, int64_t *ids, size_t max, size_t *n,
+				    struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st = query(
+		db, err,
+		"SELECT j.id FROM jobs j WHERE j.state IN ('succeeded', 'failed', 'timed_out',"
+		" 'cancelled', 'rejected', 'interrupted')"
+		" AND EXISTS (SELECT 1 FROM artifacts a WHERE a.job_id = j.id)"
+		" AND NOT EXISTS (SELECT 1 FROM provenance p WHERE p.job_id = j.id)"
+		" ORDER BY j.id LIMIT ?",
+		"I", (int64_t)max);
+	int r;
+
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	while ((r = step(db, st, err, "find jobs without provenance")) == 1)
+		ids[(*n)++] = sqlite3_column_int64(st, 0);
+	return r < 0 ? -1 : 0;
+}
+
+void kiln_db_job_facts_free(struct kiln_job_facts *f)
+{
+	if (f == NULL)
+		return;
+	free(f->project);
+	free(f->state);
+	free(f->spec_text);
+	free(f->spec_json);
+	free(f->spec_sha256);
+	free(f->source_sha256);
+	free(f->signer_key);
+	free(f->policy_digest);
+	memset(f, 0, sizeof(*f));
 }

@@ -90,12 +90,17 @@ struct kiln_job_new {
 	uint64_t max_queued;
 	/* "sha256:..." of the policy it was accepted under, or NULL */
 	const char *policy_digest;
+	/* A signed submission: the signer's minisign key id and the
+	 * manifest's nonce, used up with the insert (NULL: unsigned). */
+	const char *signer_key;
+	const char *nonce;
 };
 /* Inserts in state queued; *id receives the job id. Durable (fsynced) on
  * return. EINVAL unless both digests are 64 lowercase hex digits and
- * spec_json is a JSON object; ENOENT for an unknown project; EAGAIN (and
- * nothing inserted) when the project has max_queued queued jobs: the count
- * and the insert are one statement, so concurrent submits cannot pass it. */
+ * spec_json is a JSON object; ENOENT for an unknown project; EEXIST
+ * (nothing stored) if the nonce was used before; EAGAIN (and nothing
+ * inserted) when the project has max_queued queued jobs: the count and the
+ * insert are one statement, so concurrent submits cannot pass it. */
 int kiln_db_job_insert(struct kiln_db *db, const struct kiln_job_new *j, int64_t *id,
 		       struct kiln_error **err);
 /* The job object of docs/api.md ("spec" is the parsed spec_json) plus
@@ -128,6 +133,8 @@ struct kiln_job_work {
 	char *project, *spec_text, *spec_json, *source_sha256;
 	int state;
 	bool cancel_requested;
+	/* the submission's signature was verified (jobs.signer_key is set) */
+	bool signed_submission;
 };
 int kiln_db_job_work(struct kiln_db *db, int64_t id, struct kiln_job_work *w,
 		     struct kiln_error **err);
@@ -213,6 +220,37 @@ int kiln_db_secrets_check_set(struct kiln_db *db, const void *nonce, int nonce_l
 			      const void *value, int value_len, struct kiln_error **err);
 int kiln_db_job_secret_grant(struct kiln_db *db, int64_t job, const char *name, int64_t version,
 			     struct kiln_error **err);
+
+/* ---- signed submissions and provenance ---- */
+/* 1 if the nonce of a signed submission was used, 0 if not, -1 on error. */
+int kiln_db_nonce_used(struct kiln_db *db, const char *nonce, struct kiln_error **err);
+/* Record a refused submission (docs/signing.md); token_id, key_id may be
+ * NULL. */
+int kiln_db_rejection_add(struct kiln_db *db, const char *project, const char *token_id,
+			  const char *code, const char *key_id, const char *message,
+			  struct kiln_error **err);
+/* The DSSE envelope of a job's provenance (JSON text); get: malloc'd,
+ * NULL with ENOENT if there is none. */
+int kiln_db_provenance_put(struct kiln_db *db, int64_t job, const char *envelope,
+			   struct kiln_error **err);
+char *kiln_db_provenance_get(struct kiln_db *db, int64_t job, struct kiln_error **err);
+/* What provenance is made of. Strings malloc'd (signer_key may be NULL);
+ * times are unix seconds, 0 when unset. */
+struct kiln_job_facts {
+	int64_t id;
+	char *project, *state, *spec_text, *spec_json, *spec_sha256, *source_sha256;
+	char *signer_key;
+	/* "sha256:<hex>" of the policy it ran under, or NULL */
+	char *policy_digest;
+	int64_t started_at, finished_at;
+};
+int kiln_db_job_facts(struct kiln_db *db, int64_t id, struct kiln_job_facts *f,
+		      struct kiln_error **err);
+void kiln_db_job_facts_free(struct kiln_job_facts *f);
+/* Up to max finished jobs with artifacts but no provenance (a kilnd that
+ * stopped between a job's end and its provenance), oldest first. */
+int kiln_db_jobs_missing_provenance(struct kiln_db *db, int64_t *ids, size_t max, size_t *n,
+				    struct kiln_error **err);
 
 /* ---- raw handle ---- */
 /* The SQLite handle, for the read-only statistics of store/stats.c and

@@ -209,3 +209,33 @@ int kiln_stats_violations(struct kiln_db *db, int limit, kiln_stats_violation_fn
 		return fail(h, err, "violations");
 	return 0;
 }
+
+int kiln_stats_rejections(struct kiln_db *db, int limit, kiln_stats_rejection_fn fn, void *ctx,
+			  struct kiln_error **err)
+{
+	sqlite3 *h = kiln_db_sqlite(db);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(h,
+			       "SELECT created_at, project, code, key_id, message FROM "
+			       "submission_rejections ORDER BY id DESC LIMIT ?",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 1, limit) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return fail(h, err, "rejections");
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *project = (const char *)sqlite3_column_text(st, 1);
+		const char *code = (const char *)sqlite3_column_text(st, 2);
+		const char *msg = (const char *)sqlite3_column_text(st, 4);
+
+		if (project != NULL && code != NULL)
+			fn(ctx, sqlite3_column_int64(st, 0), project, code,
+			   (const char *)sqlite3_column_text(st, 3), msg ? msg : "");
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(h, err, "rejections");
+	return 0;
+}

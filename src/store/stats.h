@@ -53,4 +53,11 @@ typedef void (*kiln_stats_violation_fn)(void *ctx, int64_t job, const char *proj
 int kiln_stats_violations(struct kiln_db *db, int limit, kiln_stats_violation_fn fn, void *ctx,
 			  struct kiln_error **err);
 
+/* The latest refused submissions recorded by the signing checks
+ * (docs/signing.md), newest first. key_id may be NULL. */
+typedef void (*kiln_stats_rejection_fn)(void *ctx, int64_t at, const char *project,
+					const char *code, const char *key_id, const char *message);
+int kiln_stats_rejections(struct kiln_db *db, int limit, kiln_stats_rejection_fn fn, void *ctx,
+			  struct kiln_error **err);
+
 #endif

@@ -447,6 +447,7 @@ static void check_job_shape(json_t *j, bool with_report, const char *what)
 		"error",
 		"spec",
 		"policy_digest",
+		"signer_key",
 	};
 	size_t k;
 	int all = 1;
@@ -1112,6 +1113,53 @@ static void test_open_locks(void)
 	kiln_db_close(b);
 }
 
+/* Signed submissions: a nonce makes one job, a replay none; the signer
+ * and the provenance are recorded. */
+static void test_signed(struct kiln_db *db)
+{
+	struct kiln_job_new j = {
+		.project = "web",
+		.spec_text = "script: x\n",
+		.spec_json = "{}",
+		.spec_sha256 = SHA_A,
+		.source_sha256 = SHA_B,
+		.source_bytes = 1,
+		.submitted_by = "0123456789ab",
+		.signer_key = "BB7FEAC0643140FF",
+		.nonce = "00112233445566778899aabbccddeeff",
+	};
+	struct kiln_error *err = NULL;
+	struct kiln_job_facts f;
+	int64_t id = 0, id2 = 0, before;
+	char *env;
+
+	ok(kiln_db_nonce_used(db, j.nonce, &err) == 0, "a fresh nonce is unused");
+	ok(kiln_db_job_insert(db, &j, &id, &err) == 0 && id > 0, "a signed job is recorded");
+	kiln_error_free(&err);
+	ok(kiln_db_nonce_used(db, j.nonce, &err) == 1, "its nonce is used");
+	before = raw_int(dbpath, "SELECT count(*) FROM jobs");
+	ok(kiln_db_job_insert(db, &j, &id2, &err) < 0 && err && err->code == EEXIST,
+	   "the same nonce again: EEXIST");
+	kiln_error_free(&err);
+	is_int(raw_int(dbpath, "SELECT count(*) FROM jobs"), before, "... and no job was stored");
+	ok(kiln_db_job_facts(db, id, &f, &err) == 0 && f.signer_key &&
+		   strcmp(f.signer_key, "BB7FEAC0643140FF") == 0,
+	   "the signer's key id is recorded with the job");
+	kiln_db_job_facts_free(&f);
+	kiln_error_free(&err);
+	ok(kiln_db_rejection_add(db, "web", "0123456789ab", "bad_signature", NULL, "no", &err) == 0,
+	   "a refusal is recorded");
+	is_int(raw_int(dbpath, "SELECT count(*) FROM submission_rejections"), 1, "one refusal");
+	ok(kiln_db_provenance_get(db, id, &err) == NULL && err && err->code == ENOENT,
+	   "no provenance yet: ENOENT");
+	kiln_error_free(&err);
+	ok(kiln_db_provenance_put(db, id, "{\"payload\":\"\"}", &err) == 0, "provenance stored");
+	env = kiln_db_provenance_get(db, id, &err);
+	is_str(env, "{\"payload\":\"\"}", "provenance read back");
+	free(env);
+	kiln_error_free(&err);
+}
+
 int main(void)
 {
 	struct kiln_db *db;
@@ -1133,6 +1181,7 @@ int main(void)
 		test_timestamps(db);
 		test_cancel_work(db);
 		test_artifacts(db);
+		test_signed(db);
 		kiln_db_close(db);
 	} else {
 		ok(0, "open %s", dbpath);

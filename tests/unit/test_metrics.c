@@ -50,7 +50,7 @@ int main(void)
 	kiln_metrics_count(KILN_M_VIOLATIONS, "denied_syscall");
 	kiln_metrics_add(KILN_M_VIOLATIONS, "egress_denied", 4);
 	kiln_metrics_count(KILN_M_VIOLATIONS, "<script>alert(1)</script>");
-	kiln_metrics_count(KILN_M_REJECTED, "signature_invalid");
+	kiln_metrics_count(KILN_M_REJECTED, "bad_signature");
 	kiln_metrics_count(KILN_M_REJECTED, NULL);
 	kiln_metrics_count(KILN_M_AUTH_FAILURES, "invalid");
 	kiln_metrics_job_final("alpha", "succeeded", 2);
@@ -77,7 +77,7 @@ int main(void)
 	ok(has_line(t, "kiln_violations_total{kind=\"other\"} 1"),
 	   "an unknown kind is folded into other");
 	ok(strstr(t, "script") == NULL, "no label value from outside the lists");
-	ok(has_line(t, "kiln_submissions_rejected_total{reason=\"signature_invalid\"} 1"),
+	ok(has_line(t, "kiln_submissions_rejected_total{reason=\"bad_signature\"} 1"),
 	   "signature reasons are pre-declared");
 	ok(has_line(t, "kiln_submissions_rejected_total{reason=\"other\"} 1"),
 	   "NULL reason: other");

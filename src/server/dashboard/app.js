@@ -320,7 +320,9 @@ async function viewSecurity() {
   const alerts = el('div', {id: 'sec-alerts'});
   const viol = el('div', {id: 'sec-violations'});
   const events = el('div', {id: 'sec-events'});
+  const rejected = el('div', {id: 'sec-rejections'});
   main.append(el('h2', {}, 'Alerts'), alerts, el('h2', {}, 'Recent violations'), viol,
+    el('h2', {}, 'Refused signed submissions'), rejected,
     el('h2', {}, 'Rejected submissions and authentication failures'), events);
   try {
     const a = await getJSON('/v1/alerts?limit=100');
@@ -339,12 +341,21 @@ async function viewSecurity() {
         el('td', {}, v.project), el('td', {}, v.kind), el('td', {}, String(v.count))));
     viol.append((s.violations || []).length ? el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Time'),
       el('th', {}, 'Job'), el('th', {}, 'Project'), el('th', {}, 'Kind'), el('th', {}, 'Count'))), tv) : el('p', {class: 'muted'}, 'None.'));
+    const tr = el('tbody');
+    for (const x of s.rejections || [])
+      tr.append(el('tr', {}, el('td', {}, x.time), el('td', {}, x.project), el('td', {}, x.code),
+        el('td', {class: 'mono'}, x.key_id || ''), el('td', {}, x.message)));
+    rejected.append((s.rejections || []).length ? el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Time'),
+      el('th', {}, 'Project'), el('th', {}, 'Code'), el('th', {}, 'Key'), el('th', {}, 'Message'))), tr)
+      : el('p', {class: 'muted'}, 'None.'));
     const te = el('tbody');
     for (const x of s.events || [])
       te.append(el('tr', {}, el('td', {}, x.time), el('td', {}, x.kind), el('td', {}, x.reason)));
     events.append((s.events || []).length ? el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Time'),
       el('th', {}, 'What'), el('th', {}, 'Reason'))), te) : el('p', {class: 'muted'}, 'None since kilnd started.'));
-  } catch (e) { if (e.status !== 401) { viol.append(unavailable(e)); events.append(unavailable(e)); } }
+  } catch (e) {
+    if (e.status !== 401) { viol.append(unavailable(e)); rejected.append(unavailable(e)); events.append(unavailable(e)); }
+  }
 }
 
 // ---- policy ----

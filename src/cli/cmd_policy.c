@@ -27,8 +27,8 @@
 	"usage: kiln policy show PROJECT [--json]\n"                                               \
 	"       kiln policy reload\n"                                                              \
 	"\n"                                                                                       \
-	"show prints the policy in force for PROJECT and its digest; reload makes kilnd\n"        \
-	"load its policy directory again (admin; an invalid set is refused and the\n"             \
+	"show prints the policy in force for PROJECT and its digest; reload makes kilnd\n"         \
+	"load its policy directory again (admin; an invalid set is refused and the\n"              \
 	"previous one stays in force).\n"                                                          \
 	"\n"                                                                                       \
 	"      --json             print the server's answer\n" CLIENT_OPTS_HELP
@@ -38,8 +38,8 @@
 	"       kiln secret list PROJECT [--json]\n"                                               \
 	"       kiln secret rm PROJECT NAME\n"                                                     \
 	"\n"                                                                                       \
-	"set reads the value from stdin (or --file), never from the command line; one\n"          \
-	"trailing newline is dropped unless --raw. Values are 8 bytes to 32K. Only\n"             \
+	"set reads the value from stdin (or --file), never from the command line; one\n"           \
+	"trailing newline is dropped unless --raw. Values are 8 bytes to 32K. Only\n"              \
 	"names, versions and dates are ever shown (admin).\n"                                      \
 	"\n"                                                                                       \
 	"  -f, --file PATH        read the value from PATH\n"                                      \
@@ -203,7 +203,8 @@ static int secret_set(struct kiln_client *c, const struct args *a, const char *p
 {
 	struct kiln_error *err = NULL;
 	unsigned char *buf = sodium_malloc(SECRET_MAX + 1);
-	size_t len = 0, b64len = sodium_base64_ENCODED_LEN(SECRET_MAX, sodium_base64_VARIANT_ORIGINAL);
+	size_t len = 0,
+	       b64len = sodium_base64_ENCODED_LEN(SECRET_MAX, sodium_base64_VARIANT_ORIGINAL);
 	char *b64 = sodium_malloc(b64len), *path = NULL;
 	json_t *body = NULL, *ans = NULL;
 	int r = 1;

@@ -49,6 +49,15 @@ struct kiln_bind {
 	int path_fd;
 };
 
+#define KILN_MAX_SECRETS      64
+#define KILN_MAX_SECRET_BYTES (64 * 1024)
+
+struct kiln_secret_file {
+	char name[65];
+	unsigned char *value;
+	size_t len;
+};
+
 struct kiln_sandbox {
 	char **argv;
 	char *source;
@@ -88,7 +97,13 @@ struct kiln_sandbox {
 	/* Paths of /workspace to export (default: the contents of out/). */
 	char **exports;
 	size_t nexports;
+	/* Files of /run/secrets (mounts.c writes them in init). */
+	struct kiln_secret_file *secrets;
+	size_t nsecrets;
 };
+
+/* Wipe and free the secrets' values (sandbox.c). */
+void kiln_sandbox_wipe_secrets(struct kiln_sandbox *sb);
 
 enum kiln_msg_type {
 	KILN_MSG_GO = 1,    /* supervisor -> init: maps written, cgroup joined */

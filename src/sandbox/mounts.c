@@ -484,6 +484,50 @@ static int setup_binds(const struct kiln_sandbox *sb, struct kiln_error **err)
 	return 0;
 }
 
+/* /run/secrets: a tmpfs of its own, written here by init (uid 0 of the
+ * user namespace) and handed to the build's uid: directory 0500, files
+ * 0400, then the mount is made read-only. init's copy of each value is
+ * wiped right after it is written, before the build is forked. */
+static int setup_secrets(struct kiln_sandbox *sb, struct kiln_error **err)
+{
+	char opts[128], path[PATH_MAX];
+	size_t total = 0;
+
+	for (size_t i = 0; i < sb->nsecrets; i++)
+		total += sb->secrets[i].len + 4096;
+	snprintf(opts, sizeof(opts), "mode=0700,size=%zu,nr_inodes=%zu", total + 4096,
+		 sb->nsecrets + 8);
+	/* init's umask may be 077 (kilnd's): the build must traverse /run. */
+	if (chmod(R "/run", 0755) < 0 || mkdir(R "/run/secrets", 0755) < 0)
+		return kiln_error_set(err, errno, "mkdir /run/secrets");
+	if (mount_tmpfs(R "/run/secrets", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts, err) < 0)
+		return -1;
+	for (size_t i = 0; i < sb->nsecrets; i++) {
+		int fd, r = 0;
+
+		snprintf(path, sizeof(path), R "/run/secrets/%s", sb->secrets[i].name);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+		if (fd < 0)
+			return kiln_error_set(err, errno, "create /run/secrets/%s",
+					      sb->secrets[i].name);
+		if (kiln_write_all(fd, sb->secrets[i].value, sb->secrets[i].len) < 0 ||
+		    fchown(fd, sb->build_uid, sb->build_gid) < 0 || fchmod(fd, 0400) < 0)
+			r = kiln_error_set(err, errno, "write /run/secrets/%s",
+					   sb->secrets[i].name);
+		close(fd);
+		if (r < 0)
+			return -1;
+	}
+	kiln_sandbox_wipe_secrets(sb);
+	if (chown(R "/run/secrets", sb->build_uid, sb->build_gid) < 0 ||
+	    chmod(R "/run/secrets", 0500) < 0)
+		return kiln_error_set(err, errno, "/run/secrets: hand it to the build's uid");
+	return set_attr(R "/run/secrets",
+			MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+				MOUNT_ATTR_NOEXEC,
+			false, err);
+}
+
 /* Everything below the staging tmpfs; base is "/" or a /proc/self/fd path
  * standing for --root. */
 static int mounts_build(struct kiln_sandbox *sb, int chan, const char *base,
@@ -519,6 +563,8 @@ static int mounts_build(struct kiln_sandbox *sb, int chan, const char *base,
 		return kiln_error_prefix(err, "workspace");
 	if (setup_binds(sb, err) < 0)
 		return -1;
+	if (sb->nsecrets > 0 && setup_secrets(sb, err) < 0)
+		return kiln_error_prefix(err, "secrets");
 
 	/* The root itself becomes read-only: nothing can be created at /. */
 	if (mount(NULL, R, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)

@@ -83,6 +83,8 @@ void kiln_sandbox_free(struct kiln_sandbox *sb)
 	}
 	free(sb->binds);
 	strv_free(sb->exports, sb->nexports);
+	kiln_sandbox_wipe_secrets(sb);
+	free(sb->secrets);
 	if (sb->archive_fd >= 0)
 		close(sb->archive_fd);
 	if (sb->netns_fd >= 0)
@@ -316,6 +318,62 @@ int kiln_sandbox_add_env(struct kiln_sandbox *sb, const char *kv, struct kiln_er
 		return kiln_error_set(err, ENOMEM, "env");
 	sb->nenv++;
 	return 0;
+}
+
+static bool secret_name_ok(const char *n)
+{
+	size_t len = n ? strlen(n) : 0;
+
+	if (len == 0 || len > 64 || (n[0] >= '0' && n[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((n[i] >= 'A' && n[i] <= 'Z') || (n[i] >= 'a' && n[i] <= 'z') ||
+		      (n[i] >= '0' && n[i] <= '9') || n[i] == '_'))
+			return false;
+	return true;
+}
+
+int kiln_sandbox_add_secret(struct kiln_sandbox *sb, const char *name, const void *value,
+			    size_t len, struct kiln_error **err)
+{
+	struct kiln_secret_file *ns;
+
+	if (!secret_name_ok(name))
+		return kiln_error_set(err, EINVAL, "secret: '%s' is not a valid name",
+				      name ? name : "");
+	if (len > KILN_MAX_SECRET_BYTES)
+		return kiln_error_set(err, EINVAL, "secret %s: larger than %d bytes", name,
+				      KILN_MAX_SECRET_BYTES);
+	if (sb->nsecrets >= KILN_MAX_SECRETS)
+		return kiln_error_set(err, EINVAL, "more than %d secrets", KILN_MAX_SECRETS);
+	for (size_t i = 0; i < sb->nsecrets; i++)
+		if (strcmp(sb->secrets[i].name, name) == 0)
+			return kiln_error_set(err, EEXIST, "secret %s given twice", name);
+	ns = realloc(sb->secrets, (sb->nsecrets + 1) * sizeof(*ns));
+	if (ns == NULL)
+		return kiln_error_set(err, ENOMEM, "secret");
+	sb->secrets = ns;
+	memset(&ns[sb->nsecrets], 0, sizeof(ns[0]));
+	ns[sb->nsecrets].value = malloc(len ? len : 1);
+	if (ns[sb->nsecrets].value == NULL)
+		return kiln_error_set(err, ENOMEM, "secret");
+	memcpy(ns[sb->nsecrets].value, value, len);
+	ns[sb->nsecrets].len = len;
+	snprintf(ns[sb->nsecrets].name, sizeof(ns[0].name), "%s", name);
+	sb->nsecrets++;
+	return 0;
+}
+
+void kiln_sandbox_wipe_secrets(struct kiln_sandbox *sb)
+{
+	for (size_t i = 0; i < sb->nsecrets; i++) {
+		if (sb->secrets[i].value != NULL) {
+			explicit_bzero(sb->secrets[i].value, sb->secrets[i].len);
+			free(sb->secrets[i].value);
+		}
+		sb->secrets[i].value = NULL;
+		sb->secrets[i].len = 0;
+	}
 }
 
 int kiln_sandbox_set_limit(struct kiln_sandbox *sb, enum kiln_limit which, uint64_t value,

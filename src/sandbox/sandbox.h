@@ -145,6 +145,16 @@ KILN_EXPORT int kiln_sandbox_set_root(struct kiln_sandbox *sb, const char *dir,
 /* "NAME=VALUE"; later values for the same NAME win. */
 KILN_EXPORT int kiln_sandbox_add_env(struct kiln_sandbox *sb, const char *kv,
 				     struct kiln_error **err);
+/* A secret delivered as the file /run/secrets/NAME: a tmpfs of its own
+ * (nosuid, nodev, noexec, read-only once written), the directory 0500 and
+ * each file 0400, owned by the build's uid. init writes the files from its
+ * copy of the value while it builds the filesystem and wipes that copy
+ * before the build is forked; the value reaches the build through nothing
+ * else (not argv, not the environment, not a file on the host's disk).
+ * NAME: [A-Za-z_][A-Za-z0-9_]{0,63}; at most 64 secrets of at most 64K.
+ * Copies value; the copy is wiped by kiln_sandbox_free. */
+KILN_EXPORT int kiln_sandbox_add_secret(struct kiln_sandbox *sb, const char *name,
+					const void *value, size_t len, struct kiln_error **err);
 /* explicit: the caller asked for it (a rootless run refuses to run when an
  * explicitly asked limit cannot be enforced). */
 KILN_EXPORT int kiln_sandbox_set_limit(struct kiln_sandbox *sb, enum kiln_limit which,

@@ -66,6 +66,8 @@ enum route {
 	R_ARTIFACT,
 	R_POLICIES_RELOAD,
 	R_POLICY,
+	R_SECRETS,
+	R_SECRET,
 	R_JOB_EGRESS,
 	R_EGRESS_SUGGEST,
 	R_JOB_PROVENANCE,
@@ -98,6 +100,9 @@ static const struct endpoint endpoints[] = {
 	{R_ARTIFACT, "GET", KILN_SCOPE_READ, false, B_NONE},
 	{R_POLICIES_RELOAD, "POST", KILN_SCOPE_ADMIN, true, B_NONE},
 	{R_POLICY, "GET", KILN_SCOPE_READ, false, B_NONE},
+	{R_SECRETS, "GET", KILN_SCOPE_ADMIN, true, B_NONE},
+	{R_SECRET, "POST", KILN_SCOPE_ADMIN, true, B_JSON},
+	{R_SECRET, "DELETE", KILN_SCOPE_ADMIN, true, B_NONE},
 	{R_JOB_EGRESS, "GET", KILN_SCOPE_READ, false, B_NONE},
 	{R_EGRESS_SUGGEST, "GET", KILN_SCOPE_READ, false, B_NONE},
 	{R_JOB_PROVENANCE, "GET", KILN_SCOPE_READ, false, B_NONE},
@@ -186,6 +191,25 @@ static enum route parse_route(struct kiln_req *r)
 		return R_KEYS;
 	if (strcmp(u, "projects") == 0)
 		return R_PROJECTS;
+	if (strncmp(u, "projects/", 9) == 0) {
+		/* projects/{project}/secrets[/{name}] */
+		char proj[80];
+		p = u + 9;
+		slash = strchr(p, '/');
+		if (slash == NULL || (size_t)(slash - p) >= sizeof(proj))
+			return R_NONE;
+		memcpy(proj, p, (size_t)(slash - p));
+		proj[slash - p] = '\0';
+		if (!kiln_project_name_valid(proj))
+			return R_NONE;
+		snprintf(r->arg, sizeof(r->arg), "%s", proj);
+		if (strcmp(slash, "/secrets") == 0)
+			return R_SECRETS;
+		if (strncmp(slash, "/secrets/", 9) != 0 || !kiln_secret_name_valid(slash + 9))
+			return R_NONE;
+		snprintf(r->arg2, sizeof(r->arg2), "%s", slash + 9);
+		return R_SECRET;
+	}
 	if (strcmp(u, "tokens") == 0)
 		return R_TOKENS;
 	if (strncmp(u, "tokens/", 7) == 0) {
@@ -304,6 +328,14 @@ static int reply_job(struct kiln_req *r, struct kiln_db *db, unsigned status)
 			return kiln_reply_error(r, 404, "not_found", "no job %" PRId64, r->job);
 		}
 		return reply_db_error(r, &err, "read job");
+	}
+	{
+		/* The secrets the job was granted: names and versions only. */
+		json_t *g = kiln_db_job_secret_grants(db, r->job, &err);
+		kiln_error_free(&err);
+		json_object_set_new(j, "secrets_granted",
+				    g ? json_incref(json_object_get(g, "secrets")) : json_array());
+		json_decref(g);
 	}
 	return kiln_reply_json(r, status, j);
 }
@@ -1756,6 +1788,9 @@ static int api_finish(struct kiln_req *r)
 	case R_ARTIFACT: return h_artifact(r);
 	case R_POLICIES_RELOAD: return kiln_api_policy_reload(r);
 	case R_POLICY: return kiln_api_policy_show(r, r->arg);
+	case R_SECRETS: return kiln_api_secrets_list(r);
+	case R_SECRET:
+		return ep->body == B_JSON ? kiln_api_secret_set(r) : kiln_api_secret_delete(r);
 	case R_JOB_EGRESS: return h_job_egress(r);
 	case R_EGRESS_SUGGEST: return h_egress_suggest(r);
 	case R_JOB_PROVENANCE: return h_job_provenance(r);

@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "server/policy.h"
+#include "server/secrets.h"
 #include "server/server.h"
 
 struct collect_report {
@@ -104,10 +106,18 @@ int kiln_api_policy_reload(struct kiln_req *r)
 		return ret;
 	}
 	if (rc > 0) {
-		json_t *e = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "policy_invalid",
-				      "message",
-				      "the policy set was refused; the previous one stays in force",
-				      "problems", problems ? problems : "");
+		char msg[1200], first[1024] = "";
+		json_t *e;
+
+		if (problems != NULL)
+			snprintf(first, sizeof(first), "%.*s", (int)strcspn(problems, "\n"),
+				 problems);
+		snprintf(msg, sizeof(msg),
+			 "the policy set was refused (%d problem(s)), the previous one stays in "
+			 "force: %s",
+			 rc, first);
+		e = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "policy_invalid", "message",
+			      msg, "problems", problems ? problems : "");
 		free(problems);
 		return kiln_reply_json(r, 422, e);
 	}
@@ -137,4 +147,120 @@ int kiln_api_policy_show(struct kiln_req *r, const char *project)
 	json_object_set_new(j, "project", json_string(project));
 	kiln_policy_set_unref(set);
 	return kiln_reply_json(r, 200, j);
+}
+
+/* ---- /v1/projects/{project}/secrets ---- */
+
+int kiln_api_secret_set(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db;
+	json_error_t je;
+	json_t *body, *v;
+	const char *b64;
+	unsigned char *val = NULL;
+	size_t len = 0;
+	int64_t version = 0;
+	int ret;
+
+	if (r->s->secrets == NULL)
+		return kiln_reply_error(r, 503, "unavailable", "the secret store is not open");
+	body = r->body ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je) : NULL;
+	if (!json_is_object(body) || json_object_size(body) != 1 ||
+	    (v = json_object_get(body, "value_base64")) == NULL || !json_is_string(v)) {
+		json_decref(body);
+		return kiln_reply_error(r, 400, "bad_request",
+					"expected {\"value_base64\": \"...\"} as body");
+	}
+	b64 = json_string_value(v);
+	val = sodium_malloc(KILN_SECRET_MAX + 1);
+	if (val == NULL) {
+		json_decref(body);
+		return kiln_reply_error(r, 500, "internal", "out of memory");
+	}
+	if (sodium_base642bin(val, KILN_SECRET_MAX + 1, b64, strlen(b64), NULL, &len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0) {
+		ret = kiln_reply_error(r, 400, "bad_request",
+				       "value_base64: not base64, or more than %d bytes",
+				       KILN_SECRET_MAX);
+		goto out;
+	}
+	if ((db = kiln_server_db_acquire(r->s, &err)) == NULL) {
+		kiln_error_free(&err);
+		ret = kiln_reply_error(r, 503, "unavailable", "the server is busy; try again");
+		goto out;
+	}
+	r->db = db;
+	if (kiln_secret_set(r->s->secrets, db, r->arg, r->arg2, val, len, &version, &err) < 0) {
+		int code = err ? err->code : EIO;
+		char msg[KILN_ERROR_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err ? err->msg : "?");
+		kiln_error_free(&err);
+		if (code == ENOENT)
+			ret = kiln_reply_error(r, 404, "not_found", "project '%s' does not exist",
+					       r->arg);
+		else if (code == EINVAL)
+			ret = kiln_reply_error(r, 400, "bad_request", "%s", msg);
+		else {
+			kiln_logf("secret set: %s", msg);
+			ret = kiln_reply_error(r, 500, "internal", "storing the secret failed");
+		}
+		goto out;
+	}
+	kiln_logf("secret %s of project %s set (version %" PRId64 ") by %s", r->arg2, r->arg,
+		  version, r->auth.token_id);
+	ret = kiln_reply_json(r, 201,
+			      json_pack("{s:s,s:s,s:I}", "project", r->arg, "name", r->arg2,
+					"version", (json_int_t)version));
+out:
+	/* jansson's copy of the encoded value, then ours */
+	sodium_memzero((void *)b64, strlen(b64));
+	json_decref(body);
+	sodium_free(val);
+	return ret;
+}
+
+int kiln_api_secrets_list(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db = kiln_server_db_acquire(r->s, &err);
+	json_t *l;
+
+	if (db == NULL) {
+		kiln_error_free(&err);
+		return kiln_reply_error(r, 503, "unavailable", "the server is busy; try again");
+	}
+	r->db = db;
+	if (!kiln_db_project_exists(db, r->arg))
+		return kiln_reply_error(r, 404, "not_found", "project '%s' does not exist", r->arg);
+	l = kiln_db_secrets_list(db, r->arg, &err);
+	if (l == NULL) {
+		kiln_logf("list secrets: %s", err ? err->msg : "?");
+		kiln_error_free(&err);
+		return kiln_reply_error(r, 500, "internal", "listing the secrets failed");
+	}
+	return kiln_reply_json(r, 200, l);
+}
+
+int kiln_api_secret_delete(struct kiln_req *r)
+{
+	struct kiln_error *err = NULL;
+	struct kiln_db *db = kiln_server_db_acquire(r->s, &err);
+
+	if (db == NULL) {
+		kiln_error_free(&err);
+		return kiln_reply_error(r, 503, "unavailable", "the server is busy; try again");
+	}
+	r->db = db;
+	if (kiln_db_secret_delete(db, r->arg, r->arg2, &err) < 0) {
+		bool missing = err && err->code == ENOENT;
+		kiln_error_free(&err);
+		if (missing)
+			return kiln_reply_error(r, 404, "not_found", "project %s has no secret %s",
+						r->arg, r->arg2);
+		return kiln_reply_error(r, 500, "internal", "removing the secret failed");
+	}
+	kiln_logf("secret %s of project %s removed by %s", r->arg2, r->arg, r->auth.token_id);
+	return kiln_reply_empty(r, 204);
 }

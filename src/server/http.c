@@ -179,10 +179,17 @@ static int body_append(struct kiln_req *r, const char *data, size_t len)
 {
 	char *nb;
 
-	/* body_seen <= body_max <= KILN_JSON_MAX_BYTES here. */
-	nb = realloc(r->body, r->body_len + len + 1);
+	/* body_seen <= body_max <= KILN_JSON_MAX_BYTES here. A JSON body
+	 * may carry a secret (POST /v1/projects/{p}/secrets/{name}): no copy
+	 * is left behind unwiped. */
+	nb = malloc(r->body_len + len + 1);
 	if (nb == NULL)
 		return -1;
+	if (r->body != NULL) {
+		memcpy(nb, r->body, r->body_len);
+		explicit_bzero(r->body, r->body_len);
+		free(r->body);
+	}
 	r->body = nb;
 	memcpy(r->body + r->body_len, data, len);
 	r->body_len += len;
@@ -242,6 +249,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	kiln_api_done(r);
 	kiln_auth_conn_release(r->s, r->conn_slot);
+	if (r->body != NULL)
+		explicit_bzero(r->body, r->body_len);
 	free(r->body);
 	free(r);
 	*con_cls = NULL;

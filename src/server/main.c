@@ -29,6 +29,7 @@
 #include "server/alerts.h"
 #include "server/policy.h"
 #include "server/provenance.h"
+#include "server/secrets.h"
 #include "server/server.h"
 #include "store/cas.h"
 #include "store/db.h"
@@ -208,36 +209,48 @@ static bool check_secret_known(void *ctx, const char *project, const char *name)
 	return kiln_db_secret_version(c->db, project, name) > 0;
 }
 
-/* kilnd policy check DIR [--data DATA]: validate a policy directory
- * without a server (exit 0 valid, 1 problems, 2 usage). With --data, the
- * secrets a policy grants must exist in that data directory's store. */
+/* kilnd policy check DIR [--data DATA] [--config FILE]: validate a policy
+ * directory without a server (exit 0 valid, 1 problems, 2 usage). With
+ * --data, the secrets a policy grants must exist in that data directory's
+ * store; with --config, kilnd's spec_limits are the ceiling (as on the
+ * server), else the defaults. */
 static int kiln_policy_check_main(int argc, char **argv)
 {
 	struct kiln_policy_known k;
 	struct kiln_spec_limits lim;
+	struct kiln_config cfg;
 	struct check_ctx c = {0};
 	struct kiln_policy_set *set = NULL;
 	struct kiln_error *err = NULL;
-	const char *dir = NULL, *data = NULL;
+	const char *dir = NULL, *data = NULL, *config = NULL;
+	bool bad = argc < 3 || strcmp(argv[1], "check") != 0;
 	int r;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 2; i < argc && !bad; i++) {
 		if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
 			data = argv[++i];
-		else if (strcmp(argv[i], "check") == 0 && dir == NULL && i == 1)
-			continue;
-		else if (dir == NULL && argv[i][0] != '-' && i >= 2)
+		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config = argv[++i];
+		else if (argv[i][0] != '-' && dir == NULL)
 			dir = argv[i];
 		else
-			dir = NULL, i = argc;
+			bad = true;
 	}
-	if (argc < 3 || strcmp(argv[1], "check") != 0 || dir == NULL) {
-		fputs("usage: kilnd policy check DIR [--data DATA]\n", stderr);
+	if (bad || dir == NULL) {
+		fputs("usage: kilnd policy check DIR [--data DATA] [--config FILE]\n", stderr);
 		return 2;
 	}
+	kiln_config_defaults(&cfg);
+	if (config != NULL && read_config(config, &cfg, &err) < 0) {
+		fprintf(stderr, "kilnd: %s\n", err ? err->msg : "config");
+		kiln_error_free(&err);
+		kiln_config_free(&cfg);
+		return 2;
+	}
+	lim = cfg.spec_limits;
+	kiln_config_free(&cfg);
 	if (sodium_init() < 0)
 		return 1;
-	kiln_spec_limits_default(&lim);
 	memset(&k, 0, sizeof(k));
 	k.max = &lim;
 	c.dir = dir;
@@ -424,6 +437,12 @@ int main(int argc, char **argv)
 		goto fail_srv;
 	if (bootstrap_admin(s, db, data, &err) < 0)
 		goto fail_srv;
+	/* The secret store's master key: a missing or wrong key with stored
+	 * secrets stops kilnd here, loudly. */
+	if (kiln_secrets_open(data, db, &s->secrets, &err) < 0) {
+		kiln_error_prefix(&err, "secret store");
+		goto fail_srv;
+	}
 	if (created)
 		kiln_logf("created data directory %s", data);
 
@@ -488,6 +507,8 @@ int main(int argc, char **argv)
 	kiln_logf("stopped");
 fail_srv:
 	kiln_policy_install(NULL);
+	kiln_secrets_close(s->secrets);
+	s->secrets = NULL;
 	if (s->cas != NULL)
 		kiln_cas_close(s->cas);
 	kiln_provkey_close(s->provkey);

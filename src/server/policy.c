@@ -52,9 +52,8 @@ struct pctx {
 	bool max_cpus_given;
 };
 
-static const char *const top_keys[] = {"limits", "backend",	"network",     "secrets",
-				       "signing", "images",	"concurrency", "artifacts",
-				       NULL};
+static const char *const top_keys[] = {"limits", "backend",	"network",   "secrets", "signing",
+				       "images", "concurrency", "artifacts", NULL};
 enum { T_LIMITS, T_BACKEND, T_NETWORK, T_SECRETS, T_SIGNING, T_IMAGES, T_CONC, T_ARTIFACTS };
 static const char *const limits_keys[] = {"max", "default", NULL};
 static const char *const lim_keys[] = {"memory", "pids", "cpus", "disk", "timeout", NULL};
@@ -140,8 +139,7 @@ static int string_list(const struct kiln_ynode *v, const char *name, size_t maxl
 	char item[64], q[80];
 
 	if (v->type != KILN_YSEQ)
-		return kiln_yaml_fail(e, v, "%s: expected a list, got %s", name,
-				      kiln_yaml_kind(v));
+		return kiln_yaml_fail(e, v, "%s: expected a list, got %s", name, kiln_yaml_kind(v));
 	if (v->nkids > MAX_LIST)
 		return kiln_yaml_fail(e, v->kids[MAX_LIST], "%s: more than %d entries", name,
 				      MAX_LIST);
@@ -254,8 +252,7 @@ static int set_secrets(struct pctx *c, const struct kiln_ynode *v, struct kiln_s
 		s->name[k->len] = '\0';
 		for (size_t j = 0; j < p->nsecrets; j++)
 			if (strcmp(p->secrets[j].name, s->name) == 0)
-				return kiln_yaml_fail(e, k, "secrets: duplicate key '%s'",
-						      s->name);
+				return kiln_yaml_fail(e, k, "secrets: duplicate key '%s'", s->name);
 		p->nsecrets++;
 		if (c->known != NULL && c->known->secret_known != NULL &&
 		    !c->known->secret_known(c->known->ctx, p->project, s->name))
@@ -268,6 +265,17 @@ static int set_secrets(struct pctx *c, const struct kiln_ynode *v, struct kiln_s
 		snprintf(path, sizeof(path), "secrets.%s", s->name);
 		if (kiln_yaml_walk(val, path, secret_keys, secret_field, &sc, e) < 0)
 			return -1;
+		if (s->env) {
+			static const char *const reserved[] = {"PATH",	  "HOME",  "USER",
+							       "LOGNAME", "SHELL", "TMPDIR"};
+
+			for (size_t r = 0; r < sizeof(reserved) / sizeof(reserved[0]); r++)
+				if (strcmp(s->name, reserved[r]) == 0)
+					return kiln_yaml_fail(e, k,
+							      "secrets.%s: env: true would replace "
+							      "%s, which kiln sets",
+							      s->name, s->name);
+		}
 	}
 	return 0;
 }
@@ -338,11 +346,11 @@ static int set_images(struct pctx *c, const struct kiln_ynode *v, struct kiln_sp
 		return kiln_yaml_fail(e, v, "images: at least one image (such as host)");
 	for (size_t i = 0; i < p->nimages; i++)
 		if (!image_known(c->known, p->images[i]))
-			return kiln_yaml_fail(e, v->kids[i],
-					      "images[%zu]: unknown image '%s' (kilnd knows: host%s)",
-					      i, p->images[i],
-					      c->known && c->known->nimages ? " and its configured ones"
-									    : "");
+			return kiln_yaml_fail(
+				e, v->kids[i],
+				"images[%zu]: unknown image '%s' (kilnd knows: host%s)", i,
+				p->images[i],
+				c->known && c->known->nimages ? " and its configured ones" : "");
 	return 0;
 }
 
@@ -449,10 +457,9 @@ static int finish_limits(struct pctx *c, struct kiln_spec_error *e)
 		if (mx != 0 && *d > mx) {
 			fmt_limit(a, sizeof(a), i, *d);
 			fmt_limit(b, sizeof(b), i, mx);
-			return kiln_yaml_fail(
-				e, c->def_node[i],
-				"limits.default.%s: %s is above limits.max.%s (%s)", lim_keys[i], a,
-				lim_keys[i], b);
+			return kiln_yaml_fail(e, c->def_node[i],
+					      "limits.default.%s: %s is above limits.max.%s (%s)",
+					      lim_keys[i], a, lim_keys[i], b);
 		}
 	}
 	return 0;
@@ -487,7 +494,8 @@ int kiln_policy_parse(const char *project, const char *file, const char *text, s
 		goto fail;
 	if (root != NULL && !kiln_yaml_is_null(root)) {
 		if (root->type != KILN_YMAP) {
-			kiln_yaml_fail(e, root, "a policy is a mapping of keys (limits:, ...), not %s",
+			kiln_yaml_fail(e, root,
+				       "a policy is a mapping of keys (limits:, ...), not %s",
 				       kiln_yaml_kind(root));
 			goto fail;
 		}
@@ -505,7 +513,8 @@ int kiln_policy_parse(const char *project, const char *file, const char *text, s
 		p->nimages = 1;
 	}
 	if (p->signing_required && p->nsigning_keys == 0) {
-		kiln_yaml_fail(e, root, "signing.required: true needs at least one key in signing.keys");
+		kiln_yaml_fail(e, root,
+			       "signing.required: true needs at least one key in signing.keys");
 		goto fail;
 	}
 	for (size_t i = 0; i < p->nsecrets; i++)
@@ -623,12 +632,12 @@ json_t *kiln_policy_to_json(const struct kiln_policy *p)
 			    json_pack("{s:o,s:o}", "max", limits_json(&p->max, true), "default",
 				      limits_json(&p->def, false)));
 	json_object_set_new(o, "backend", json_string(kiln_policy_backend_name(p->backend)));
-	json_object_set_new(
-		o, "network",
-		json_pack("{s:s,s:s,s:o}", "mode",
-			  p->net_mode == KILN_NET_NONE ? "none" : "allowlist", "enforcement",
-			  p->net_enforce == KILN_NET_BLOCK ? "block" : "audit", "allow",
-			  strings_json(p->net_allow, p->nnet_allow)));
+	json_object_set_new(o, "network",
+			    json_pack("{s:s,s:s,s:o}", "mode",
+				      p->net_mode == KILN_NET_NONE ? "none" : "allowlist",
+				      "enforcement",
+				      p->net_enforce == KILN_NET_BLOCK ? "block" : "audit", "allow",
+				      strings_json(p->net_allow, p->nnet_allow)));
 	json_object_set_new(o, "secrets", sec);
 	json_object_set_new(o, "signing",
 			    json_pack("{s:b,s:o}", "required", p->signing_required, "keys",
@@ -826,8 +835,7 @@ void kiln_policy_set_unref(struct kiln_policy_set *set)
 		set_free(set);
 }
 
-const struct kiln_policy *kiln_policy_lookup(const struct kiln_policy_set *set,
-					     const char *project)
+const struct kiln_policy *kiln_policy_lookup(const struct kiln_policy_set *set, const char *project)
 {
 	size_t lo = 0, hi = set->n;
 
@@ -976,7 +984,8 @@ int kiln_policy_apply(const struct kiln_policy *p, struct kiln_spec *spec, bool 
 		const struct kiln_policy_secret *g = kiln_policy_secret(p, spec->secrets[i]);
 
 		if (g == NULL) {
-			snprintf(msg, msglen, "secrets: %s is not granted by the policy of project %s",
+			snprintf(msg, msglen,
+				 "secrets: %s is not granted by the policy of project %s",
 				 spec->secrets[i], p->project[0] ? p->project : "(built-in)");
 			return -1;
 		}

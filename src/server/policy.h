@@ -144,8 +144,7 @@ void kiln_policy_counters(uint64_t *loaded, uint64_t *refused);
 int kiln_policy_apply(const struct kiln_policy *p, struct kiln_spec *spec, bool signed_submission,
 		      char *msg, size_t msglen);
 /* The grant of a secret, or NULL when the policy does not grant it. */
-const struct kiln_policy_secret *kiln_policy_secret(const struct kiln_policy *p,
-						    const char *name);
+const struct kiln_policy_secret *kiln_policy_secret(const struct kiln_policy *p, const char *name);
 const char *kiln_policy_backend_name(enum kiln_policy_backend b);
 
 /* The effective policy as JSON (docs/policy.md), a new reference. */

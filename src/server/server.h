@@ -54,6 +54,8 @@ struct kiln_server {
 	/* the policy directory (docs/policy.md) */
 	char policy_dir[4096];
 	struct kiln_cas *cas; /* thread-safe: file-system operations only */
+	/* the secret store's master key (secrets.h); read-only after start */
+	struct kiln_secrets *secrets;
 
 	pthread_mutex_t mu;
 	pthread_cond_t changed; /* broadcast on: job queued, log appended, state changed */
@@ -183,6 +185,8 @@ struct kiln_req {
 	int route;		  /* api.c's enum */
 	int64_t job;		  /* /v1/jobs/{id}... */
 	char arg[80];		  /* /v1/tokens/{id}, /v1/artifacts/{sha256} */
+	/* /v1/projects/{arg}/secrets/{arg2} */
+	char arg2[80];
 	struct kiln_auth auth;
 	int conn_slot; /* kiln_auth_conn_acquire(), -1 when none */
 	bool responded;
@@ -252,6 +256,11 @@ int kiln_policies_reload(struct kiln_server *s, const char *why, char **problems
 			 struct kiln_error **err);
 int kiln_api_policy_reload(struct kiln_req *r);
 int kiln_api_policy_show(struct kiln_req *r, const char *project);
+/* /v1/projects/{project}/secrets[/{name}]: set (POST), list (GET), remove
+ * (DELETE). */
+int kiln_api_secret_set(struct kiln_req *r);
+int kiln_api_secrets_list(struct kiln_req *r);
+int kiln_api_secret_delete(struct kiln_req *r);
 
 /* ---- worker.c ---- */
 int kiln_workers_start(struct kiln_server *s, struct kiln_error **err);

@@ -30,8 +30,11 @@
 #include "sandbox/sandbox.h"
 #include "server/job.h"
 #include "server/job_egress.h"
+#include "server/mask.h"
+#include "server/metrics.h"
 #include "server/policy.h"
 #include "server/provenance.h"
+#include "server/secrets.h"
 #include "server/server.h"
 #include "server/spec.h"
 #include "store/cas.h"
@@ -54,7 +57,82 @@ struct run_ctx {
 	/* the log is also written by the egress proxy's threads */
 	pthread_mutex_t log_mu;
 	uint64_t last_notify_ns;
+	/* the job's granted secrets are masked out of its output before
+	 * anything is stored or streamed: one stream per output stream */
+	struct kiln_mask_stream *mask[2];
 };
+
+struct log_emit {
+	struct kiln_log *log;
+	int stream;
+	/* run_ctx's log_mu: the egress proxy's threads write the log too */
+	pthread_mutex_t *mu;
+};
+
+static void log_emit(void *ctx, const char *buf, size_t len)
+{
+	struct log_emit *e = ctx;
+
+	pthread_mutex_lock(e->mu);
+	kiln_log_append(e->log, e->stream, buf, len);
+	pthread_mutex_unlock(e->mu);
+}
+
+/* Mask `in` completely, then make it safe to print (control characters
+ * replaced, cut to cap): masking first, so that no cut can leave part of
+ * a secret. */
+static void mask_sanitize(const struct kiln_masker *m, char *out, size_t cap, const char *in)
+{
+	size_t len = strlen(in);
+	char *tmp = malloc(len + 1);
+
+	if (tmp == NULL) {
+		snprintf(out, cap, "(out of memory)");
+		return;
+	}
+	memcpy(tmp, in, len + 1);
+	if (m != NULL)
+		len = kiln_mask_inplace(m, tmp, len);
+	tmp[len] = '\0';
+	kiln_sanitize(out, cap, tmp);
+	explicit_bzero(tmp, len);
+	free(tmp);
+}
+
+static size_t note_filter(void *ctx, char *buf, size_t len)
+{
+	return kiln_mask_inplace(ctx, buf, len);
+}
+
+/* The egress attempts name what the build asked for (a host name can
+ * carry a secret): mask every string before they are stored. */
+static void mask_attempts(const struct kiln_masker *m, json_t *attempts)
+{
+	json_t *a, *v;
+	const char *k;
+	size_t i;
+	void *tmp;
+
+	if (m == NULL || kiln_masker_count(m) == 0)
+		return;
+	json_array_foreach(attempts, i, a)
+	{
+		json_object_foreach_safe(a, tmp, k, v)
+		{
+			size_t len = json_string_length(v);
+			char *b;
+
+			if (!json_is_string(v) || (b = malloc(len + 1)) == NULL)
+				continue;
+			memcpy(b, json_string_value(v), len);
+			len = kiln_mask_inplace(m, b, len);
+			json_t *nv = json_stringn(b, len);
+			json_object_set_new(a, k, nv ? nv : json_string("(masked)"));
+			explicit_bzero(b, len);
+			free(b);
+		}
+	}
+}
 
 struct collect {
 	struct kiln_server *s;
@@ -65,16 +143,26 @@ struct collect {
 	uint64_t bytes;
 	bool over;   /* more than KILN_MAX_ARTIFACTS */
 	char *error; /* first storage error, malloc'd */
+	/* granted secrets; an artifact holding one is not stored when
+	 * scan_fail (policy artifacts.secret_scan: fail) */
+	const struct kiln_masker *masker;
+	bool scan_fail;
+	size_t secret_hits;
 };
 
 static void on_output(void *cls, int stream, const char *buf, size_t len)
 {
 	struct run_ctx *c = cls;
+	struct log_emit e = {.log = c->log, .stream = stream, .mu = &c->log_mu};
 	uint64_t now;
 
-	pthread_mutex_lock(&c->log_mu);
-	kiln_log_append(c->log, stream, buf, len);
-	pthread_mutex_unlock(&c->log_mu);
+	if (c->mask[stream == 2] != NULL) {
+		kiln_mask_stream_feed(c->mask[stream == 2], buf, len, log_emit, &e);
+	} else {
+		pthread_mutex_lock(&c->log_mu);
+		kiln_log_append(c->log, stream, buf, len);
+		pthread_mutex_unlock(&c->log_mu);
+	}
 	now = kiln_now_ns();
 	if (now - c->last_notify_ns >= NOTIFY_EVERY_NS) {
 		c->last_notify_ns = now;
@@ -166,7 +254,7 @@ static void note_skipped(struct collect *c, const char *rel, const char *why)
 {
 	char safe[512];
 
-	kiln_sanitize(safe, sizeof(safe), rel);
+	mask_sanitize(c->masker, safe, sizeof(safe), rel);
 	kiln_log_note(c->log, "artifact skipped: %s: %s", safe, why);
 }
 
@@ -190,6 +278,32 @@ static void collect_file(struct collect *c, int dirfd, const char *name, const c
 		note_skipped(c, rel, "not a regular file");
 		return;
 	}
+	/* Before it is accepted: does it hold a granted secret (raw or
+	 * encoded)? */
+	if (c->masker != NULL && kiln_masker_count(c->masker) > 0) {
+		int hit = kiln_mask_scan_fd(c->masker, fd);
+
+		if (hit != 0) {
+			c->secret_hits++;
+			if (hit > 0)
+				kiln_metrics_count(KILN_M_VIOLATIONS, "secret_in_artifact");
+			if (hit < 0 || c->scan_fail) {
+				note_skipped(c, rel,
+					     hit < 0 ? "could not be scanned for secrets"
+						     : "holds a granted secret: not stored");
+				return;
+			}
+			mask_sanitize(c->masker, safe, sizeof(safe), rel);
+			kiln_log_note(c->log,
+				      "warning: artifact %s holds a granted secret (policy: "
+				      "secret_scan warn)",
+				      safe);
+		}
+		if (lseek(fd, 0, SEEK_SET) != 0) {
+			note_skipped(c, rel, "cannot be read again after the scan");
+			return;
+		}
+	}
 	if (kiln_cas_put_fd(c->s->cas, fd, 0, hex, &size, &err) < 0 ||
 	    kiln_db_artifact_add(c->db, c->job, rel, size, hex, &err) < 0) {
 		kiln_logf("job %" PRId64 ": artifact: %s", c->job, err ? err->msg : "?");
@@ -200,7 +314,7 @@ static void collect_file(struct collect *c, int dirfd, const char *name, const c
 	}
 	c->count++;
 	c->bytes += size;
-	kiln_sanitize(safe, sizeof(safe), rel);
+	mask_sanitize(c->masker, safe, sizeof(safe), rel);
 	kiln_log_note(c->log, "artifact %s (%" PRIu64 " bytes, sha256 %s)", safe, size, hex);
 }
 
@@ -309,6 +423,11 @@ struct job_run {
 	enum kiln_job_event ev;
 	char error[1024];
 	char *report;
+	/* the job's granted secrets (values wiped at the end) */
+	struct kiln_secret_value secrets[KILN_SPEC_MAX_SECRETS];
+	bool secret_env[KILN_SPEC_MAX_SECRETS];
+	size_t nsecrets;
+	struct kiln_masker *masker;
 };
 
 static void set_error(struct job_run *j, const char *fmt, ...)
@@ -323,8 +442,9 @@ static void set_error(struct job_run *j, const char *fmt, ...)
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	/* Error texts may quote the build (archive member names): no
-	 * control characters reach the log, the database or a terminal. */
-	kiln_sanitize(j->error, sizeof(j->error), raw);
+	 * control characters, and no granted secret, reach the log, the
+	 * database or a terminal. */
+	mask_sanitize(j->masker, j->error, sizeof(j->error), raw);
 	j->o.error = j->error;
 }
 
@@ -386,8 +506,8 @@ static void strip_slashes(char *p)
 }
 
 static int configure(struct kiln_sandbox *sb, const struct kiln_server *s,
-		     const struct kiln_spec *spec, int source_fd, const char *outdir, int netns_fd,
-		     struct kiln_error **err)
+		     const struct kiln_spec *spec, const struct job_run *j, int source_fd,
+		     const char *outdir, int netns_fd, struct kiln_error **err)
 {
 	char *argv[] = {(char *)"/bin/sh", (char *)"-ec", spec->script, NULL};
 	uint64_t output = s->cfg.max_log * 2;
@@ -426,6 +546,38 @@ static int configure(struct kiln_sandbox *sb, const struct kiln_server *s,
 	for (size_t i = 0; i < spec->nenv; i++)
 		if (kiln_sandbox_add_env(sb, spec->env[i], err) < 0)
 			return -1;
+	for (size_t i = 0; i < j->nsecrets; i++) {
+		const struct kiln_secret_value *v = &j->secrets[i];
+
+		if (kiln_sandbox_add_secret(sb, v->name, v->value, v->len, err) < 0)
+			return -1;
+		if (j->secret_env[i]) {
+			/* Only where the policy says env: true. */
+			size_t nl = strlen(v->name);
+			char *kv = malloc(nl + 1 + v->len + 1);
+			int r;
+
+			if (kv == NULL)
+				return kiln_error_set(err, ENOMEM, "secret %s", v->name);
+			memcpy(kv, v->name, nl);
+			kv[nl] = '=';
+			memcpy(kv + nl + 1, v->value, v->len);
+			kv[nl + 1 + v->len] = '\0';
+			r = strlen(kv) == nl + 1 + v->len ? kiln_sandbox_add_env(sb, kv, err)
+							  : kiln_error_set(err, EINVAL,
+									   "secret %s: holds a NUL "
+									   "byte, cannot be an "
+									   "environment variable",
+									   v->name);
+			explicit_bzero(kv, nl + 1 + v->len);
+			free(kv);
+			if (r < 0)
+				return kiln_error_set(err, EINVAL,
+						      "secret %s cannot be an environment "
+						      "variable",
+						      v->name);
+		}
+	}
 	for (size_t i = 0; i < spec->nartifacts; i++) {
 		char path[REL_MAX];
 
@@ -483,10 +635,9 @@ static void runner_output(void *cls, int stream, const char *buf, size_t len)
 	send_msg(*(int *)cls, stream == 1 ? MSG_STDOUT : MSG_STDERR, buf, len);
 }
 
-__attribute__((noreturn)) static void runner_main(struct kiln_server *s,
-						  const struct kiln_spec *spec, int src,
-						  const char *outdir, int netns_fd, int wfd,
-						  int fdsock, pid_t parent)
+__attribute__((noreturn)) static void
+runner_main(struct kiln_server *s, const struct kiln_spec *spec, const struct job_run *j, int src,
+	    const char *outdir, int netns_fd, int wfd, int fdsock, pid_t parent)
 {
 	struct kiln_error *err = NULL;
 	struct kiln_result *res = NULL;
@@ -505,7 +656,7 @@ __attribute__((noreturn)) static void runner_main(struct kiln_server *s,
 		send_msg(wfd, MSG_SETUP_ERROR, "sandbox: out of memory", 22);
 		_exit(0);
 	}
-	if (configure(sb, s, spec, src, outdir, netns_fd, &err) < 0) {
+	if (configure(sb, s, spec, j, src, outdir, netns_fd, &err) < 0) {
 		char msg[KILN_ERROR_MAX + 16];
 		int n = snprintf(msg, sizeof(msg), "sandbox: %s", err ? err->msg : "?");
 		send_msg(wfd, MSG_SETUP_ERROR, msg, (size_t)n < sizeof(msg) ? (size_t)n : 0);
@@ -647,7 +798,7 @@ static int run_sandbox(struct job_run *j, const struct kiln_spec *spec, int src,
 		goto fail;
 	}
 	if (pid == 0)
-		runner_main(s, spec, src, outdir, eg->netns_fd, p[1], sk[1], me);
+		runner_main(s, spec, j, src, outdir, eg->netns_fd, p[1], sk[1], me);
 	close(p[1]);
 	close(sk[1]);
 	/* The sandbox's cancel fd, or end of file if the runner failed
@@ -731,6 +882,64 @@ static void final_note(struct job_run *j, const struct run_summary *r)
 		kiln_log_note(j->log, "%s", j->error);
 }
 
+/* Decrypt the secrets the spec asks for (the policy granted them:
+ * kiln_policy_apply checked), record each grant (name and version, never
+ * the value), and set up the masker with every one of them. From here on
+ * every note passes through the masker too. */
+static int grant_secrets(struct job_run *j, const struct kiln_policy *pol,
+			 const struct kiln_spec *spec, const char *project)
+{
+	struct kiln_server *s = j->wk->s;
+	struct kiln_error *err = NULL;
+
+	j->masker = kiln_masker_new();
+	if (j->masker == NULL) {
+		set_error(j, "out of memory for the secret masker");
+		fail_internal(j, "internal");
+		return -1;
+	}
+	kiln_log_set_filter(j->log, note_filter, j->masker);
+	for (size_t i = 0; i < spec->nsecrets && i < KILN_SPEC_MAX_SECRETS; i++) {
+		const struct kiln_policy_secret *g = kiln_policy_secret(pol, spec->secrets[i]);
+		struct kiln_secret_value *v = &j->secrets[j->nsecrets];
+
+		if (g == NULL || s->secrets == NULL) {
+			set_error(j, "secret %s: not granted", spec->secrets[i]);
+			fail_internal(j, "policy_denied");
+			return -1;
+		}
+		if (kiln_secret_get(s->secrets, j->db, project, spec->secrets[i], v, &err) < 0) {
+			bool missing = err && err->code == ENOENT;
+			set_error(j, "secret %s: %s", spec->secrets[i],
+				  missing ? "not set for this project (kiln secret set)"
+					  : (err ? err->msg : "?"));
+			kiln_error_free(&err);
+			fail_internal(j, "secret_unavailable");
+			return -1;
+		}
+		j->secret_env[j->nsecrets] = g->env;
+		j->nsecrets++;
+		if (kiln_masker_add(j->masker, v->value, v->len) < 0) {
+			set_error(j,
+				  "secret %s cannot be masked safely (out of memory, or it "
+				  "holds every replacement character)",
+				  v->name);
+			fail_internal(j, "secret_unavailable");
+			return -1;
+		}
+		if (kiln_db_job_secret_grant(j->db, j->id, v->name, v->version, &err) < 0) {
+			set_error(j, "record the grant of %s: %s", v->name, err ? err->msg : "?");
+			kiln_error_free(&err);
+			fail_internal(j, "internal");
+			return -1;
+		}
+		kiln_log_note(
+			j->log, "secret %s (version %" PRId64 ") granted as /run/secrets/%s%s",
+			v->name, v->version, v->name, g->env ? " and in the environment" : "");
+	}
+	return 0;
+}
+
 static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 {
 	struct kiln_server *s = wk->s;
@@ -743,6 +952,8 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 	struct run_ctx rc = {.s = s};
 	struct kiln_job_egress eg;
 	struct collect col = {.s = s, .db = db, .job = id};
+	struct kiln_policy_set *ps = NULL;
+	const struct kiln_policy *pol = NULL;
 	char jobname[64], jobdir[4200], outdir[4300];
 	cleanup_fd int src = -1;
 	uint64_t src_size = 0;
@@ -782,22 +993,20 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 	}
 	/* ... and checked against the project's policy as it is now: a
 	 * reload since the submission applies to this run. */
+	ps = kiln_policy_current();
+	pol = ps ? kiln_policy_lookup(ps, w.project) : NULL;
 	{
-		struct kiln_policy_set *ps = kiln_policy_current();
-		const struct kiln_policy *pol = ps ? kiln_policy_lookup(ps, w.project) : NULL;
 		char msg[512];
 
 		if (pol == NULL ||
 		    kiln_policy_apply(pol, spec, w.signed_submission, msg, sizeof(msg)) < 0) {
 			set_error(&j, "policy: %s", pol ? msg : "no policy set is loaded");
-			kiln_policy_set_unref(ps);
 			fail_internal(&j, "policy_denied");
 			goto out;
 		}
 		if (kiln_db_job_set_policy(db, id, pol->digest, &err) < 0) {
 			set_error(&j, "record the policy: %s", err ? err->msg : "?");
 			kiln_error_free(&err);
-			kiln_policy_set_unref(ps);
 			fail_internal(&j, "internal");
 			goto out;
 		}
@@ -805,12 +1014,14 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 			      pol->builtin ? "built-in" : pol->file);
 		if (kiln_job_egress_init(&eg, pol, spec, msg, sizeof(msg)) < 0) {
 			set_error(&j, "policy: %s", msg);
-			kiln_policy_set_unref(ps);
 			fail_internal(&j, "policy_denied");
 			goto out;
 		}
-		kiln_policy_set_unref(ps);
 	}
+	if (grant_secrets(&j, pol, spec, w.project) < 0)
+		goto out;
+	col.masker = j.masker;
+	col.scan_fail = pol->secret_scan == KILN_SCAN_FAIL;
 	if (w.source_sha256 == NULL ||
 	    kiln_cas_open_blob(s->cas, w.source_sha256, &src, &src_size, &err) < 0) {
 		set_error(&j, "source archive: %s", err ? err->msg : "missing");
@@ -831,10 +1042,24 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 	}
 
 	rc.log = j.log;
+	if (j.masker != NULL && kiln_masker_count(j.masker) > 0) {
+		rc.mask[0] = kiln_mask_stream_new(j.masker);
+		rc.mask[1] = kiln_mask_stream_new(j.masker);
+		if (rc.mask[0] == NULL || rc.mask[1] == NULL) {
+			set_error(&j, "out of memory for the secret masker");
+			fail_internal(&j, "internal");
+			goto out;
+		}
+	}
 	if (run_sandbox(&j, spec, src, outdir, &eg, &rc, &sum) < 0) {
 		fail_internal(&j, "internal");
 		goto out;
 	}
+	for (int k = 0; k < 2; k++)
+		if (rc.mask[k] != NULL) {
+			struct log_emit e = {.log = j.log, .stream = k + 1, .mu = &rc.log_mu};
+			kiln_mask_stream_finish(rc.mask[k], log_emit, &e);
+		}
 	if (sum.setup_error != NULL || !sum.have_report) {
 		if (sum.setup_error != NULL)
 			set_error(&j, "%s", sum.setup_error);
@@ -866,21 +1091,36 @@ static void run_job(struct worker *wk, struct kiln_db *db, int64_t id)
 
 		if (sk == NULL)
 			continue;
-		kiln_sanitize(safe, sizeof(safe), sk);
+		mask_sanitize(j.masker, safe, sizeof(safe), sk);
 		kiln_log_note(j.log, "export skipped: %s", safe);
 	}
 	map_outcome(&j, &sum, cancel_requested, &col);
+	if (col.secret_hits > 0 && col.scan_fail && j.ev == KILN_EV_SUCCEED) {
+		j.ev = KILN_EV_FAIL;
+		j.o.reason = "secret_in_artifact";
+		set_error(&j, "%zu artifact(s) held a granted secret and were not stored",
+			  col.secret_hits);
+	}
 	j.report = sum.report;
 	sum.report = NULL;
 	final_note(&j, &sum);
 
 out:
+	pthread_mutex_lock(&eg.mu);
+	mask_attempts(j.masker, eg.attempts);
+	pthread_mutex_unlock(&eg.mu);
 	if (kiln_job_egress_save(&eg, db, id, w.project, &err) < 0) {
 		kiln_logf("job %" PRId64 ": record egress: %s", id, err ? err->msg : "?");
 		kiln_error_free(&err);
 	}
 	kiln_job_egress_free(&eg);
 	record(&j);
+	for (int k = 0; k < 2; k++)
+		kiln_mask_stream_free(rc.mask[k]);
+	for (size_t i = 0; i < j.nsecrets; i++)
+		kiln_secret_value_wipe(&j.secrets[i]);
+	kiln_masker_free(j.masker);
+	kiln_policy_set_unref(ps);
 	summary_free(&sum);
 	free(j.report);
 	free(col.error);

@@ -1906,3 +1906,18 @@ void kiln_db_job_facts_free(struct kiln_job_facts *f)
 	free(f->policy_digest);
 	memset(f, 0, sizeof(*f));
 }
+
+static json_t *grant_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:o,s:I}", "name", col_json_str(st, 0), "version",
+			 (json_int_t)sqlite3_column_int64(st, 1));
+}
+
+json_t *kiln_db_job_secret_grants(struct kiln_db *db, int64_t job, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st = query(
+		db, err, "SELECT name, version FROM job_secrets WHERE job_id = ? ORDER BY name",
+		"I", job);
+
+	return list_rows(db, st, "secrets", grant_row, err);
+}

@@ -220,6 +220,8 @@ int kiln_db_secrets_check_set(struct kiln_db *db, const void *nonce, int nonce_l
 			      const void *value, int value_len, struct kiln_error **err);
 int kiln_db_job_secret_grant(struct kiln_db *db, int64_t job, const char *name, int64_t version,
 			     struct kiln_error **err);
+/* {"secrets": [{"name", "version"}]}: what a job was granted. */
+json_t *kiln_db_job_secret_grants(struct kiln_db *db, int64_t job, struct kiln_error **err);
 
 /* ---- signed submissions and provenance ---- */
 /* 1 if the nonce of a signed submission was used, 0 if not, -1 on error. */

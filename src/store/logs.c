@@ -53,7 +53,17 @@ struct kiln_log {
 	char held[LOG_LINE_MAX]; /* the partial line of held_stream */
 	size_t batch_len;
 	char *batch; /* LOG_BATCH_CAP bytes of whole records */
+	kiln_log_filter_fn filter;
+	void *filter_ctx;
 };
+
+void kiln_log_set_filter(struct kiln_log *l, kiln_log_filter_fn fn, void *ctx)
+{
+	if (l != NULL) {
+		l->filter = fn;
+		l->filter_ctx = ctx;
+	}
+}
 
 void kiln_log_path(const char *dir, int64_t job, char *buf, size_t len)
 {
@@ -299,9 +309,13 @@ void kiln_log_note(struct kiln_log *l, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
+	if ((size_t)n >= sizeof(msg))
+		n = (int)sizeof(msg) - 1;
+	if (l->filter != NULL)
+		n = (int)l->filter(l->filter_ctx, msg, (size_t)n);
 	stamp(l);
 	emit_held(l);
-	emit(l, TAG_KILN, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	emit(l, TAG_KILN, msg, (size_t)n);
 	flush_batch(l);
 }
 

@@ -36,6 +36,11 @@ int kiln_log_open(const char *dir, int64_t job, uint64_t cap, struct kiln_log **
 /* stream 1 = out, 2 = err */
 void kiln_log_append(struct kiln_log *l, int stream, const char *buf, size_t len);
 void kiln_log_note(struct kiln_log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A filter every note passes through before it is written (worker.c
+ * masks secrets with it): it rewrites buf[0..len) in place, never longer,
+ * and returns the new length. NULL removes it. */
+typedef size_t (*kiln_log_filter_fn)(void *ctx, char *buf, size_t len);
+void kiln_log_set_filter(struct kiln_log *l, kiln_log_filter_fn fn, void *ctx);
 /* Flush held partial lines, fsync, close. Accepts NULL. *bytes = the size
  * of the file (log_bytes); *truncated is also true when a write failed
  * (disk full: the log misses output). */

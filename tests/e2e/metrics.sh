@@ -12,6 +12,11 @@ if [ -z "$PROMTOOL" ]; then
   exit 0
 fi
 
+# A project whose builds get a secret (docs/policy.md), to leak one.
+DATA=$WORK/data
+mkdir -p "$DATA/policies"
+chmod 0700 "$DATA"
+printf 'secrets:\n  TOKEN: {env: false}\nartifacts: {secret_scan: fail}\n' >"$DATA/policies/sproj.yml"
 kilnd_start
 
 api "" GET /metrics
@@ -54,6 +59,16 @@ curl_submit "$TOK" mproj "$WORK/bad.yml" "$WORK/bad.tar.gz"
 api "" GET /v1/jobs
 api "kiln_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" GET /v1/jobs
 
+# A secret copied into an artifact.
+setup_project sproj || bail "cannot set up project sproj"
+STOK=$PTOK
+printf 'metrics-secret-%s\n' "$R" | KILN_TOKEN=$ADMIN_TOKEN "$KILN" secret set sproj TOKEN >/dev/null 2>&1
+mksrc "$WORK/leak" 'mkdir -p out; cat /run/secrets/TOKEN > out/leak.txt' 'secrets: [TOKEN]'
+submit "$STOK" sproj "$WORK/leak"
+sl=$(wait_final "$STOK" "$JOB")
+check "the leaking job failed, reason secret_in_artifact ($sl)" -- test "$sl/$(job_get "$STOK" "$JOB" reason)" = failed/secret_in_artifact
+[ "$(job_get "$STOK" "$JOB" reason)" = secret_in_artifact ] || { diag "$(job_get "$STOK" "$JOB" error)"; k "$STOK" logs "$JOB"; diag_file "$WORK/out" 20; }
+
 api "$ADMIN_TOKEN" GET /metrics
 cp "$WORK/body" "$WORK/m1"
 check "promtool check metrics passes after jobs" -- \
@@ -65,6 +80,8 @@ check "failed jobs of mproj counted" -- \
   test "$(metric 'kiln_jobs_total{project="mproj",state="failed"}' "$WORK/m1")" = 1
 check "timed out jobs of mproj counted" -- \
   test "$(metric 'kiln_jobs_total{project="mproj",state="timed_out"}' "$WORK/m1")" = 1
+check "the secret found in an artifact counted" -- \
+  test "$(metric 'kiln_violations_total{kind="secret_in_artifact"}' "$WORK/m1")" = 1
 check "denied syscalls counted" -- \
   test "$(metric 'kiln_violations_total{kind="denied_syscall"}' "$WORK/m1")" -ge 1
 check "the timeout counted as a limit hit" -- \
@@ -74,10 +91,10 @@ check "the refused kiln.yml counted by reason" -- \
 check "authentication failures counted (missing, invalid)" -- bash -c "
   test \"\$(grep -F 'kiln_auth_failures_total{reason=\"missing\"} ' '$WORK/m1' | awk '{print \$NF}')\" -ge 2 &&
   test \"\$(grep -F 'kiln_auth_failures_total{reason=\"invalid\"} ' '$WORK/m1' | awk '{print \$NF}')\" -ge 1"
-check "duration histogram observed three runs" -- \
-  test "$(metric 'kiln_job_duration_seconds_count' "$WORK/m1")" = 3
-check "sandbox start histogram observed three runs" -- \
-  test "$(metric 'kiln_sandbox_start_seconds_count' "$WORK/m1")" = 3
+check "duration histogram observed four runs" -- \
+  test "$(metric 'kiln_job_duration_seconds_count' "$WORK/m1")" = 4
+check "sandbox start histogram observed four runs" -- \
+  test "$(metric 'kiln_sandbox_start_seconds_count' "$WORK/m1")" = 4
 check "queue depth is a gauge at 0" -- test "$(metric kiln_queue_depth "$WORK/m1")" = 0
 check "no job id and no build output in any label" -- \
   bash -c "! grep -E 'job=|id=|script' '$WORK/m1'"

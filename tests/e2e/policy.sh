@@ -78,7 +78,7 @@ check "the old policy still runs jobs" -- [ "$(wait_final "$TOK" "$JOB")" = succ
 check "... under the old digest" -- [ "$(job_get "$TOK" "$JOB" policy_digest)" = "$DIGEST1" ]
 k "$ADMIN_TOKEN" policy reload
 check "kiln policy reload with an invalid set: exit 1" -- [ "$RC" -eq 1 ]
-check "... naming the problem" -- grep -q "policy" "$WORK/err"
+check "... naming the problem with FILE:LINE:COL" -- grep -q "pol.yml:2:21: limits.max: unknown key 'timout'" "$WORK/err"
 
 # --- a valid change: applies to the next job -------------------------------------------
 printf 'limits:\n  max: {memory: 4G}\nsecrets:\n  GRANTED: {env: false}\n' >"$DATA/policies/pol.yml"

@@ -828,6 +828,44 @@ static void test_artifacts(struct kiln_db *db)
 
 /* ---- recovery -------------------------------------------------------- */
 
+/* The claim skips a project at its cap of running jobs (policy
+ * concurrency), and takes the next project's job instead. */
+static unsigned cap_web_1(void *ctx, const char *project)
+{
+	(void)ctx;
+	return strcmp(project, "web") == 0 ? 1 : 0;
+}
+
+static void test_claim_capped(void)
+{
+	char p[192];
+	struct kiln_db *db;
+	struct kiln_error *err = NULL;
+	int64_t w1, w2, a1, got = 0;
+
+	snprintf(p, sizeof(p), "%s/capped.db", root);
+	db = open_db(p);
+	if (db == NULL)
+		return;
+	kiln_db_project_create(db, "web", &err);
+	kiln_db_project_create(db, "api", &err);
+	w1 = new_job(db, "web", false);
+	w2 = new_job(db, "web", false);
+	a1 = new_job(db, "api", false);
+	is_int(kiln_db_job_claim_capped(db, "w", cap_web_1, NULL, &got, &err), 1, "claim 1");
+	is_int(got, w1, "the oldest job (web) first");
+	is_int(kiln_db_job_claim_capped(db, "w", cap_web_1, NULL, &got, &err), 1, "claim 2");
+	is_int(got, a1, "web is at its cap of 1: api's job comes next");
+	is_int(kiln_db_job_claim_capped(db, "w", cap_web_1, NULL, &got, &err), 0,
+	       "nothing claimable while web's first job runs");
+	kiln_db_job_event(db, w1, KILN_EV_SUCCEED, NULL, &err);
+	is_int(kiln_db_job_claim_capped(db, "w", cap_web_1, NULL, &got, &err), 1,
+	       "web's job finished: claim 3");
+	is_int(got, w2, "web's second job");
+	kiln_error_free(&err);
+	kiln_db_close(db);
+}
+
 static void test_recover(void)
 {
 	char p[192];
@@ -1186,6 +1224,7 @@ int main(void)
 	} else {
 		ok(0, "open %s", dbpath);
 	}
+	test_claim_capped();
 	test_open_locks();
 	test_recover();
 	test_concurrent_claims();

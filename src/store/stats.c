@@ -158,7 +158,7 @@ int kiln_stats_violations(struct kiln_db *db, int limit, kiln_stats_violation_fn
 		    " coalesce(json_extract(report_json, '$.seccomp_denials'), 0) FROM jobs "
 		    "WHERE report_json IS NOT NULL AND json_valid(report_json) AND"
 		    " (json_extract(report_json, '$.seccomp_denials') > 0 OR reason IN"
-		    " ('memory', 'pids', 'disk', 'timeout', 'output-limit'))"
+		    " ('memory', 'pids', 'disk', 'timeout', 'output-limit', 'secret_in_artifact'))"
 		    " ORDER BY id DESC LIMIT ?",
 		    -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 1, limit) != SQLITE_OK) {
@@ -182,6 +182,8 @@ int kiln_stats_violations(struct kiln_db *db, int limit, kiln_stats_violation_fn
 			snprintf(kind, sizeof(kind), "limit_hit:%s", reason);
 			fn(ctx, id, project, fin, kind, 1);
 		}
+		if (strcmp(reason, "secret_in_artifact") == 0)
+			fn(ctx, id, project, fin, "secret_in_artifact", 1);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)

@@ -46,8 +46,8 @@ int kiln_stats_job(struct kiln_db *db, int64_t id, struct kiln_stats_job *j,
 
 /* The latest jobs with a violation (denied syscalls, a limit hit; then
  * refused egress), newest first within each: fn(ctx, job, project, time,
- * kind, count). kind is "denied_syscall", "limit_hit:<reason>" or
- * "egress_denied". */
+ * kind, count). kind is "denied_syscall", "limit_hit:<reason>",
+ * "secret_in_artifact" or "egress_denied". */
 typedef void (*kiln_stats_violation_fn)(void *ctx, int64_t job, const char *project,
 					int64_t finished_at, const char *kind, int64_t count);
 int kiln_stats_violations(struct kiln_db *db, int limit, kiln_stats_violation_fn fn, void *ctx,

@@ -252,6 +252,8 @@ async function viewJob(id) {
       rows.push(el('tr', {}, el('td', {}, 'denied syscall'), el('td', {class: 'mono'}, name), el('td', {}, String(n))));
     if (['memory', 'pids', 'disk', 'timeout', 'output-limit'].includes(j.reason))
       rows.push(el('tr', {}, el('td', {}, 'limit hit'), el('td', {}, j.reason), el('td', {}, '1')));
+    if (j.reason === 'secret_in_artifact')
+      rows.push(el('tr', {class: 'flag'}, el('td', {}, 'secret in an artifact'), el('td', {}, j.error || ''), el('td', {}, '1')));
     await loadAlerts();
     for (const a of alertsByJob.get(id) || [])
       rows.push(el('tr', {class: 'flag'}, el('td', {}, '⚑ alert'), el('td', {}, a.rule), el('td', {}, a.detail || '')));

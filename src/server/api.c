@@ -1519,8 +1519,8 @@ static int h_jobs_post(struct kiln_req *r)
 			kiln_spec_free(spec);
 			return kiln_reply_error(r, 503, "unavailable", "no policy set is loaded");
 		}
-		if (kiln_policy_apply(kiln_policy_lookup(ps, u->project), spec, signed_.present, msg,
-				      sizeof(msg)) < 0) {
+		if (kiln_policy_apply(kiln_policy_lookup(ps, u->project), spec, signed_.present,
+				      msg, sizeof(msg)) < 0) {
 			kiln_policy_set_unref(ps);
 			kiln_spec_free(spec);
 			upload_fail(u, 403, "policy_denied", "%s", msg);

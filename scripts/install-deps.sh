@@ -10,6 +10,7 @@ PKGS=(
   libmicrohttpd-dev libfyaml-dev libcurl4-openssl-dev sqlite3
   minisign
   bubblewrap iproute2 util-linux procps coreutils python3 curl openssl systemd
+  prometheus chromium chromium-driver python3-websocket
   golang-go golang-golang-x-mod-dev
 )
 

@@ -31,6 +31,7 @@
 #include "server/audit.h"
 #include "server/job.h"
 #include "server/policy.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "server/provenance.h"
 #include "server/spec.h"
@@ -986,6 +987,8 @@ static int h_artifact(struct kiln_req *r)
 	}
 	kiln_response_headers(resp, "application/octet-stream");
 	MHD_add_response_header(resp, "Kiln-Sha256", r->arg);
+	/* Built by a hostile script: never rendered on kilnd's origin. */
+	MHD_add_response_header(resp, "Content-Disposition", "attachment");
 	return kiln_reply(r, 200, resp);
 }
 
@@ -1538,6 +1541,7 @@ static int reply_spec_error(struct kiln_req *r, const struct kiln_spec_error *se
 		json_object_set_new(e, "line", json_integer(se->line));
 		json_object_set_new(e, "column", json_integer(se->column));
 	}
+	snprintf(r->err_code, sizeof(r->err_code), "spec_invalid");
 	return kiln_reply_json(r, 400, j);
 }
 
@@ -1826,6 +1830,16 @@ static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const
 	return MHD_YES;
 }
 
+/* libmicrohttpd's own limit is its memory pool (431 past it); the
+ * documented limit is checked here. */
+static bool headers_too_large(struct kiln_req *r)
+{
+	size_t total = strlen(r->url);
+
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, add_header_size, &total);
+	return total > KILN_HTTP_HEADERS_MAX;
+}
+
 /* "GET, HEAD, POST": the Allow header of a 405. */
 static void allow_add(char *buf, size_t cap, const char *method)
 {
@@ -1848,16 +1862,10 @@ static int api_begin(struct kiln_req *r)
 	int ret;
 
 	r->route = -1;
-	{
-		/* libmicrohttpd's own limit is its memory pool (431 past it);
-		 * the documented limit is checked here. */
-		size_t total = strlen(r->url);
-		MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, add_header_size, &total);
-		if (total > KILN_HTTP_HEADERS_MAX)
-			return kiln_reply_error(r, 431, "too_large",
-						"the request headers are larger than %dK",
-						KILN_HTTP_HEADERS_MAX / 1024);
-	}
+	if (headers_too_large(r))
+		return kiln_reply_error(r, 431, "too_large",
+					"the request headers are larger than %dK",
+					KILN_HTTP_HEADERS_MAX / 1024);
 	if (route == R_NONE)
 		return kiln_reply_error(r, 404, "not_found", "no such endpoint");
 	/* HEAD is GET without the body (libmicrohttpd drops it). */
@@ -1880,13 +1888,20 @@ static int api_begin(struct kiln_req *r)
 
 	if ((db = db_or_reply(r, &ret)) == NULL)
 		return ret;
-	ar = kiln_auth_check(db, header(r, MHD_HTTP_HEADER_AUTHORIZATION), &r->auth);
+	/* The dashboard's session cookie stands in for the token on GET
+	 * requests only (ui.c): nothing that changes state rides on a cookie. */
+	if (header(r, MHD_HTTP_HEADER_AUTHORIZATION) == NULL && strcmp(r->method, "GET") == 0)
+		ar = kiln_ui_cookie_auth(r, db);
+	else
+		ar = kiln_auth_check(db, header(r, MHD_HTTP_HEADER_AUTHORIZATION), &r->auth);
 	switch (ar) {
 	case KILN_AUTH_OK: break;
 	case KILN_AUTH_MISSING:
+		kiln_metrics_count(KILN_M_AUTH_FAILURES, "missing");
 		return kiln_reply_error(r, 401, "unauthorized",
 					"missing 'Authorization: Bearer <token>'");
 	case KILN_AUTH_INVALID:
+		kiln_metrics_count(KILN_M_AUTH_FAILURES, r->via_cookie ? "session" : "invalid");
 		return kiln_reply_error(r, 401, "unauthorized",
 					"invalid, expired or revoked token");
 	case KILN_AUTH_INTERNAL:
@@ -1897,14 +1912,18 @@ static int api_begin(struct kiln_req *r)
 		return kiln_reply_error(r, 429, "too_many",
 					"this token already has %u open requests",
 					r->s->cfg.conns_per_token);
-	if (!kiln_auth_has_scope(&r->auth, ep->scope))
+	if (!kiln_auth_has_scope(&r->auth, ep->scope)) {
+		kiln_metrics_count(KILN_M_AUTH_FAILURES, "scope");
 		return kiln_reply_error(r, 403, "forbidden", "this token lacks the '%s' scope",
 					ep->scope == KILN_SCOPE_ADMIN	 ? "admin"
 					: ep->scope == KILN_SCOPE_SUBMIT ? "submit"
 									 : "read");
-	if (ep->all_projects && r->auth.project[0] != '\0')
+	}
+	if (ep->all_projects && r->auth.project[0] != '\0') {
+		kiln_metrics_count(KILN_M_AUTH_FAILURES, "project");
 		return kiln_reply_error(r, 403, "forbidden",
 					"this needs a token that is not tied to a project");
+	}
 
 	switch (ep->body) {
 	case B_JSON: r->json_body = true; break;
@@ -2000,24 +2019,60 @@ static int api_finish(struct kiln_req *r)
 
 /* The handle is held only while a handler runs, never while a body
  * arrives or an answer streams. */
+/* A refused job submission is counted by its error code, whichever step
+ * refused it (metrics.h). */
+static void count_rejection(struct kiln_req *r)
+{
+	if (r->route >= 0 && endpoints[r->route].body == B_MULTIPART && r->err_code[0] != '\0' &&
+	    r->responded) {
+		kiln_metrics_count(KILN_M_REJECTED, r->err_code);
+		r->route = -1;
+	}
+}
+
 int kiln_api_begin(struct kiln_req *r)
 {
-	int ret = api_begin(r);
+	int ret;
 
+	/* /metrics and the dashboard (ui.c) */
+	if (kiln_ui_owns(r->url)) {
+		r->ui = true;
+		r->route = -1;
+		if (headers_too_large(r))
+			return kiln_reply_error(r, 431, "too_large",
+						"the request headers are larger than %dK",
+						KILN_HTTP_HEADERS_MAX / 1024);
+		ret = kiln_ui_begin(r);
+		if (r->responded)
+			audit_refusal(r);
+		db_release(r);
+		return ret;
+	}
+	ret = api_begin(r);
+	/* (before count_rejection, which marks the request as counted) */
 	if (r->responded) {
 		audit_refusal(r);
 		audit_rejection(r);
 	}
+	count_rejection(r);
 	db_release(r);
 	return ret;
 }
 
 int kiln_api_finish(struct kiln_req *r)
 {
-	int ret = api_finish(r);
+	int ret;
 
+	if (r->ui) {
+		ret = kiln_ui_finish(r);
+		audit_refusal(r);
+		db_release(r);
+		return ret;
+	}
+	ret = api_finish(r);
 	audit_refusal(r);
 	audit_rejection(r);
+	count_rejection(r);
 	db_release(r);
 	return ret;
 }

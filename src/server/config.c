@@ -68,8 +68,11 @@ void kiln_config_free(struct kiln_config *c)
 	free(c->policies);
 	free(c->egress_hosts);
 	free(c->builder_id);
+	free(c->webhook_url);
+	free(c->webhook_secret_file);
 	c->data = c->listen_host = c->tls_cert = c->tls_key = c->policies = NULL;
 	c->egress_hosts = c->builder_id = NULL;
+	c->webhook_url = c->webhook_secret_file = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -251,13 +254,14 @@ struct cfg_ctx {
 	const struct kiln_config *orig;
 	char *cert, *key;
 	const struct kiln_ynode *tls;
+	char *webhook, *secret_file;
+	bool alerts;
 };
 
 static const char *const top_keys[] = {
-	"data",	  "listen",	  "workers",	 "tls",	     "allow_insecure_listen",
-	"limits", "max_attempts", "spec_limits", "policies", "egress",
-	"builder_id", "signing_window",
-	NULL};
+	"data",	      "listen",		"workers",	  "tls",      "allow_insecure_listen",
+	"limits",     "max_attempts",	"spec_limits",	  "policies", "egress",
+	"builder_id", "signing_window", "metrics_public", "alerts",   NULL};
 enum {
 	C_DATA,
 	C_LISTEN,
@@ -271,11 +275,15 @@ enum {
 	C_EGRESS,
 	C_BUILDER,
 	C_WINDOW,
+	C_METRICS,
+	C_ALERTS,
 };
 
 static const char *const egress_keys[] = {"connections", "concurrent", "bytes", "idle",
 					  "lifetime",	 "hosts",      NULL};
 enum { E_CONNS, E_ACTIVE, E_BYTES, E_IDLE, E_LIFETIME, E_HOSTS };
+
+static const char *const alert_keys[] = {"webhook", "secret_file", NULL};
 
 static const char *const limit_keys[] = {
 	"body", "unpacked", "files", "path", "log", "connections_per_token", "queued_per_project",
@@ -370,6 +378,28 @@ static int tls_field(void *ctx, size_t idx, const char *name, const struct kiln_
 		return -1;
 	if (**dst == '\0')
 		return kiln_yaml_fail(e, v, "%s: is empty; give the path of a PEM file", name);
+	return 0;
+}
+
+/* alerts: {webhook: https://..., secret_file: /etc/kiln/webhook.key} */
+static int alert_field(void *ctx, size_t idx, const char *name, const struct kiln_ynode *v,
+		       struct kiln_spec_error *e)
+{
+	struct cfg_ctx *x = ctx;
+
+	if (idx == 0) {
+		if (kiln_yaml_string(v, name, 2048, &x->webhook, e) < 0)
+			return -1;
+		if (strncmp(x->webhook, "https://", 8) != 0 &&
+		    strncmp(x->webhook, "http://", 7) != 0)
+			return kiln_yaml_fail(e, v, "%s: expected an http:// or https:// URL",
+					      name);
+		return 0;
+	}
+	if (kiln_yaml_string(v, name, PATH_MAX, &x->secret_file, e) < 0)
+		return -1;
+	if (x->secret_file[0] != '/')
+		return kiln_yaml_fail(e, v, "%s: expected an absolute path", name);
 	return 0;
 }
 
@@ -511,6 +541,14 @@ static int top_field(void *ctx, size_t idx, const char *name, const struct kiln_
 	case C_EGRESS: return kiln_yaml_walk(v, name, egress_keys, egress_field, x, e);
 	case C_BUILDER: return set_builder(x, name, v, e);
 	case C_WINDOW: return kiln_yaml_duration(v, name, 7 * 86400, &x->t->signing_window, e);
+	case C_METRICS: return kiln_yaml_bool(v, name, &x->t->metrics_public, e);
+	case C_ALERTS:
+		if (kiln_yaml_walk(v, name, alert_keys, alert_field, x, e) < 0)
+			return -1;
+		if ((x->webhook == NULL) != (x->secret_file == NULL))
+			return kiln_yaml_fail(e, v, "alerts: needs both webhook and secret_file");
+		x->alerts = true;
+		return 0;
 	default: return kiln_yaml_fail(e, v, "internal error: key %zu", idx);
 	}
 }
@@ -532,6 +570,10 @@ static void free_unshared(struct kiln_config *a, const struct kiln_config *b)
 		free(a->egress_hosts);
 	if (a->builder_id != b->builder_id)
 		free(a->builder_id);
+	if (a->webhook_url != b->webhook_url)
+		free(a->webhook_url);
+	if (a->webhook_secret_file != b->webhook_secret_file)
+		free(a->webhook_secret_file);
 }
 
 int kiln_config_parse(const char *file, const char *text, size_t len, struct kiln_config *c,
@@ -567,12 +609,19 @@ int kiln_config_parse(const char *file, const char *text, size_t len, struct kil
 		t.tls_key = x.key;
 		x.cert = x.key = NULL;
 	}
+	if (x.alerts) {
+		t.webhook_url = x.webhook;
+		t.webhook_secret_file = x.secret_file;
+		x.webhook = x.secret_file = NULL;
+	}
 	free_unshared(c, &t);
 	*c = t;
 	r = 0;
 out:
 	free(x.cert);
 	free(x.key);
+	free(x.webhook);
+	free(x.secret_file);
 	kiln_yaml_free(root);
 	if (r < 0) {
 		free_unshared(&t, c);

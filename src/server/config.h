@@ -40,6 +40,10 @@
  *   builder_id: urn:kiln:builder:HOSTNAME   # provenance runDetails.builder.id (a URI)
  *   signing_window: 10m            # a signed manifest's creation time must be
  *                                  # within this of the server's clock (1s-7d)
+ *   metrics_public: false          # GET /metrics without a token (docs/metrics.md)
+ *   alerts:                        # both or neither; default: no webhook
+ *     webhook: https://hooks.example/kiln   # http:// or https://, <= 2048 bytes
+ *     secret_file: /etc/kiln/webhook.key    # absolute; the HMAC key (docs/alerts.md)
  *
  * kiln_config_parse does not judge the combination of listen, tls and
  * allow_insecure_listen: flags may still change them. The caller checks,
@@ -80,6 +84,9 @@ struct kiln_config {
 	char *egress_hosts;
 	char *builder_id;	 /* NULL: urn:kiln:builder:<hostname> (main.c) */
 	uint64_t signing_window; /* seconds */
+	bool metrics_public;
+	/* alerts: webhook; both NULL when not configured */
+	char *webhook_url, *webhook_secret_file;
 };
 
 /* Overwrites *c without freeing anything. data and listen_host are NULL only

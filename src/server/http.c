@@ -51,6 +51,11 @@ void kiln_response_headers(struct MHD_Response *resp, const char *content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	/* API answers and artifacts are data, never a page: a browser that
+	 * opens one runs nothing in it (the dashboard's own files carry
+	 * their own policy, ui.c). */
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				"default-src 'none'; frame-ancestors 'none'; sandbox");
 }
 
 int kiln_reply(struct kiln_req *r, unsigned status, struct MHD_Response *resp)
@@ -159,6 +164,8 @@ int kiln_reply_error(struct kiln_req *r, unsigned status, const char *code, cons
 	if (text == NULL)
 		return MHD_NO;
 	r->unauthorized = status == 401;
+	if (!r->responded)
+		snprintf(r->err_code, sizeof(r->err_code), "%s", code);
 	return kiln_reply_text(r, status, text, "application/json");
 }
 

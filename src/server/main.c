@@ -27,6 +27,7 @@
 #include "core/util.h"
 #include "server/audit.h"
 #include "server/config.h"
+#include "server/alerts.h"
 #include "server/policy.h"
 #include "server/provenance.h"
 #include "server/secrets.h"
@@ -458,6 +459,9 @@ int main(int argc, char **argv)
 	nrec = kiln_provenance_catch_up(s, db);
 	if (nrec > 0)
 		kiln_logf("wrote the provenance of %d finished job(s) that had none", nrec);
+	kiln_observe_start(s, db);
+	if (kiln_alerts_start(s, &err) < 0)
+		goto fail_srv;
 	if (kiln_workers_clean_tmp(s) < 0)
 		kiln_logf("could not clean %s completely: %s", s->tmp_dir, strerror(errno));
 	/* The audit log: its key, its start-up check, then the first entry;
@@ -505,11 +509,14 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (kiln_workers_start(s, &err) < 0)
+	if (kiln_workers_start(s, &err) < 0) {
+		kiln_alerts_stop();
 		goto fail_srv;
+	}
 	if (kiln_http_start(s, &err) < 0) {
 		kiln_server_stop(s);
 		kiln_workers_stop(s);
+		kiln_alerts_stop();
 		goto fail_srv;
 	}
 
@@ -528,6 +535,7 @@ int main(int argc, char **argv)
 	kiln_http_quiesce(s);
 	kiln_server_stop(s);
 	kiln_workers_stop(s);
+	kiln_alerts_stop();
 	kiln_server_drain_streams(s, 3000);
 	kiln_http_stop(s);
 	{

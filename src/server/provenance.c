@@ -142,9 +142,10 @@ void kiln_provenance_record(struct kiln_server *s, struct kiln_db *db, int64_t j
 			.source_sha256 = f.source_sha256,
 			.signer_key_id = f.signer_key,
 			/* the job's policy digest, without its "sha256:" */
-			.policy_sha256 = f.policy_digest && strncmp(f.policy_digest, "sha256:", 7) == 0
-						 ? f.policy_digest + 7
-						 : NULL,
+			.policy_sha256 =
+				f.policy_digest && strncmp(f.policy_digest, "sha256:", 7) == 0
+					? f.policy_digest + 7
+					: NULL,
 			.sandbox = sandbox,
 			.backend = "native",
 			.rootfs_uri = rootfs,

@@ -204,6 +204,12 @@ struct kiln_req {
 	char allow[48];
 	/* borrowed from the pool while a handler needs it */
 	struct kiln_db *db;
+	/* the error code of the answer (kiln_reply_error), for the metrics */
+	char err_code[32];
+	/* a dashboard or /metrics request (ui.c), not /v1 */
+	bool ui;
+	/* authenticated by the dashboard's session cookie, not a bearer token */
+	bool via_cookie;
 
 	/* body: JSON collected here (json_body), multipart handed to api.c */
 	bool json_body;
@@ -271,5 +277,31 @@ void kiln_workers_stop(struct kiln_server *s);
 /* Start-up, before the workers: remove what a crashed kilnd left in
  * DATA/tmp (never following links). */
 int kiln_workers_clean_tmp(struct kiln_server *s);
+
+/* ---- observe.c: metrics and alerts fed by finished jobs ---- */
+struct kiln_stats_job;
+/* Start-up, before the workers: metrics build info, job counters seeded
+ * from the database. */
+void kiln_observe_start(struct kiln_server *s, struct kiln_db *db);
+/* A job's outcome was recorded: metrics, baselines, alerts. */
+void kiln_observe_job(struct kiln_server *s, struct kiln_db *db, int64_t id);
+
+/* ---- alerts.c ---- */
+/* Compare the job with its project's baseline, raise alerts, update the
+ * baseline. */
+void kiln_alerts_check(struct kiln_server *s, struct kiln_db *db, int64_t id,
+		       const struct kiln_stats_job *j);
+/* GET /v1/alerts: {"alerts": [...]}, newest first, the caller's project
+ * only for a project token. */
+json_t *kiln_alerts_list(struct kiln_db *db, const struct kiln_auth *a, int limit);
+
+/* ---- ui.c: GET /metrics, the dashboard, POST /login ---- */
+/* Is this URL served by ui.c (everything outside /v1, and the
+ * dashboard's /v1/session, /v1/security, /v1/alerts)? */
+bool kiln_ui_owns(const char *url);
+int kiln_ui_begin(struct kiln_req *r);
+int kiln_ui_finish(struct kiln_req *r);
+/* A dashboard session cookie in the request: fills r->auth. */
+enum kiln_auth_result kiln_ui_cookie_auth(struct kiln_req *r, struct kiln_db *db);
 
 #endif

@@ -32,6 +32,7 @@
 #include "server/job.h"
 #include "server/job_egress.h"
 #include "server/mask.h"
+#include "server/metrics.h"
 #include "server/policy.h"
 #include "server/provenance.h"
 #include "server/secrets.h"
@@ -285,6 +286,8 @@ static void collect_file(struct collect *c, int dirfd, const char *name, const c
 
 		if (hit != 0) {
 			c->secret_hits++;
+			if (hit > 0)
+				kiln_metrics_count(KILN_M_VIOLATIONS, "secret_in_artifact");
 			if (hit < 0 || c->scan_fail) {
 				note_skipped(c, rel,
 					     hit < 0 ? "could not be scanned for secrets"
@@ -512,6 +515,7 @@ static void record(struct job_run *j)
 	/* Before the wake-up, so that a follower who saw the job end finds
 	 * its provenance (a poller may still be a moment early). */
 	kiln_provenance_record(s, j->db, j->id);
+	kiln_observe_job(s, j->db, j->id);
 	kiln_server_notify(s);
 }
 

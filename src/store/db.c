@@ -180,7 +180,38 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL"
 	");"
 	"PRAGMA user_version = 4;",
-	/* 5: the audit log (src/store/auditlog.c): entries, the Merkle tree's
+	/* 5: anomaly baselines and alerts (src/server/alerts.c, docs/alerts.md).
+	 * Running mean and M2 (Welford) per project and measurement; what a
+	 * project has been seen doing (denied syscalls, egress destinations);
+	 * the alerts raised. */
+	"CREATE TABLE baselines ("
+	"  project TEXT NOT NULL REFERENCES projects(name),"
+	"  metric TEXT NOT NULL,"
+	"  n INTEGER NOT NULL,"
+	"  mean REAL NOT NULL,"
+	"  m2 REAL NOT NULL,"
+	"  PRIMARY KEY (project, metric)"
+	");"
+	"CREATE TABLE baseline_seen ("
+	"  project TEXT NOT NULL REFERENCES projects(name),"
+	"  kind TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  first_job INTEGER,"
+	"  first_seen INTEGER NOT NULL,"
+	"  PRIMARY KEY (project, kind, value)"
+	");"
+	"CREATE TABLE alerts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  job_id INTEGER REFERENCES jobs(id),"
+	"  project TEXT NOT NULL,"
+	"  rule TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX alerts_by_project ON alerts(project, id);"
+	"CREATE INDEX alerts_by_job ON alerts(job_id);"
+	"PRAGMA user_version = 5;",
+	/* 6: the audit log (src/store/auditlog.c): entries, the Merkle tree's
 	 * complete subtrees, signed checkpoints; append-only, enforced by
 	 * triggers as a second line behind the code that only inserts. */
 	"CREATE TABLE audit_entries ("
@@ -210,7 +241,7 @@ static const char *const migrations[] = {
 	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
 	"CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints"
 	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
-	"PRAGMA user_version = 5;",
+	"PRAGMA user_version = 6;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1771,6 +1802,13 @@ int kiln_db_job_secret_grant(struct kiln_db *db, int64_t job, const char *name, 
 		       : 0;
 }
 
+/* ---- raw handle ---------------------------------------------------- */
+
+sqlite3 *kiln_db_sqlite(struct kiln_db *db)
+{
+	return db->h;
+}
+
 /* ---- signed submissions and provenance ---- */
 
 int kiln_db_nonce_used(struct kiln_db *db, const char *nonce, struct kiln_error **err)
@@ -1934,12 +1972,7 @@ void kiln_db_rollback(struct kiln_db *db)
 	tx_rollback(db);
 }
 
-/* ---- raw access for the audit log (src/store/auditlog.c) ---- */
-
-sqlite3 *kiln_db_sqlite(struct kiln_db *db)
-{
-	return db->h;
-}
+/* ---- the file's path, for messages (src/store/auditlog.c) ---- */
 
 const char *kiln_db_path(const struct kiln_db *db)
 {

@@ -267,11 +267,14 @@ int kiln_db_begin(struct kiln_db *db, struct kiln_error **err);
 int kiln_db_commit(struct kiln_db *db, struct kiln_error **err);
 void kiln_db_rollback(struct kiln_db *db);
 
-/* ---- raw access ---- */
-/* The SQLite handle and the file, for src/store/auditlog.c only (same
- * thread rules as the handle). */
+/* The database file's path (for messages: src/store/auditlog.c). */
+const char *kiln_db_path(const struct kiln_db *db);
+
+/* ---- raw handle ---- */
+/* The SQLite handle, for the read-only statistics of store/stats.c and
+ * the tables other modules own (their own migrations). Borrowed: same
+ * thread rules as the struct kiln_db. */
 struct sqlite3;
 struct sqlite3 *kiln_db_sqlite(struct kiln_db *db);
-const char *kiln_db_path(const struct kiln_db *db);
 
 #endif

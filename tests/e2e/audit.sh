@@ -80,8 +80,9 @@ check "a job that tries unshare ends ($(wait_final "$PTOK" "$DENYJOB"))" -- \
   test -n "$(job_get "$PTOK" "$DENYJOB" finished_at)"
 BAD=$WORK/bad
 mksrc "$BAD" "true" "timeout: forever"
-submit "$PTOK" web "$BAD"
-check "an invalid spec is refused (rc=$RC)" -- test "$RC" -ne 0
+tar -czf "$WORK/bad.tgz" -C "$BAD" .
+curl_submit "$PTOK" web "$BAD/kiln.yml" "$WORK/bad.tgz"
+check "an invalid spec is refused by kilnd ($HTTP)" -- test "$HTTP" = 400
 FAKE="kiln_0123456789ab_SECRET${R}SECRETSECRETSECRETSECRETxx"
 api "$FAKE" GET /v1/jobs
 check "an unknown token: 401 ($HTTP)" -- test "$HTTP" = 401

@@ -145,7 +145,7 @@ static const struct broken broken[] = {
 	{"unknown key", "data: /x\nlisten: :1\nlimit:\n  body: 1G\n",
 	 "kilnd.yml:3:1: unknown key 'limit' (expected data, listen, workers, tls, "
 	 "allow_insecure_listen, limits, max_attempts, spec_limits, policies, egress, "
-	 "builder_id or signing_window)"},
+	 "builder_id, signing_window, metrics_public or alerts)"},
 	{"builder_id not a URI", "builder_id: my builder\n",
 	 "kilnd.yml:1:13: builder_id: expected a URI"},
 	{"signing_window too long", "signing_window: 8d\n", "kilnd.yml:1:17: signing_window:"},

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The audit log's storage in the SQLite database (migration 2):
+ * The audit log's storage in the SQLite database (its own migration in db.c):
  *
  *   audit_entries(idx, entry)          the entries, idx 0, 1, 2, ...
  *   audit_hashes(level, idx, hash)     every complete subtree's hash: level

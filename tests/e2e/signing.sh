@@ -31,8 +31,13 @@ minisign -G -W -p "$WORK/other.pub" -s "$WORK/other.key" >/dev/null 2>&1
 check "minisign made two key pairs" -- test -s "$WORK/ms.key" -a -s "$WORK/other.key"
 KPUB=$(sed -n 2p "$WORK/kiln.pub")
 MPUB=$(sed -n 2p "$WORK/ms.pub")
-KID=$(sed -n 's/^untrusted comment: minisign public key //p' "$WORK/kiln.pub")
-MID=$(sed -n 's/^untrusted comment: minisign public key //p' "$WORK/ms.pub")
+# The key id, 16 hex digits: minisign prints it without leading zeros.
+key_id() {
+  python3 -c 'import sys; print(sys.argv[1].upper().zfill(16))' \
+    "$(sed -n 's/^untrusted comment: minisign public key //p' "$1")"
+}
+KID=$(key_id "$WORK/kiln.pub")
+MID=$(key_id "$WORK/ms.pub")
 
 mkdir -p "$DATA/policies"
 for p in web api; do

@@ -288,6 +288,18 @@ size_t kiln_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 	return n;
 }
 
+bool kiln_b64url_valid(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
 bool kiln_utf8_valid(const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;

@@ -38,6 +38,8 @@ bool kiln_sandbox_path_valid(const char *s);
 
 /* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool kiln_utf8_valid(const char *s, size_t len);
+/* n bytes of the base64url alphabet (A-Z a-z 0-9 - _), no padding. */
+bool kiln_b64url_valid(const char *s, size_t n);
 
 /* Decode the strict UTF-8 sequence at s (at most len bytes): its length,
  * with the code point in *cp, or 0 if s does not start with one. */

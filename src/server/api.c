@@ -143,17 +143,7 @@ static int reply_db_error(struct kiln_req *r, struct kiln_error **err, const cha
  * db_release() (at the latest when the handler returns). */
 static struct kiln_db *db_or_reply(struct kiln_req *r, int *ret)
 {
-	struct kiln_error *err = NULL;
-
-	if (r->db != NULL)
-		return r->db;
-	r->db = kiln_server_db_acquire(r->s, &err);
-	if (r->db == NULL) {
-		kiln_logf("%s", err ? err->msg : "no database handle");
-		kiln_error_free(&err);
-		*ret = kiln_reply_error(r, 503, "unavailable", "the server is busy; try again");
-	}
-	return r->db;
+	return kiln_req_db(r, ret);
 }
 
 static void db_release(struct kiln_req *r)

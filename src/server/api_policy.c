@@ -228,12 +228,8 @@ int kiln_api_secret_set(struct kiln_req *r)
 				       KILN_SECRET_MAX);
 		goto out;
 	}
-	if ((db = kiln_server_db_acquire(r->s, &err)) == NULL) {
-		kiln_error_free(&err);
-		ret = kiln_reply_error(r, 503, "unavailable", "the server is busy; try again");
+	if ((db = kiln_req_db(r, &ret)) == NULL)
 		goto out;
-	}
-	r->db = db;
 	/* The new version and its audit entry commit together. */
 	if (kiln_db_begin(db, &err) < 0) {
 		kiln_logf("secret set: %s", err ? err->msg : "?");
@@ -281,14 +277,12 @@ out:
 int kiln_api_secrets_list(struct kiln_req *r)
 {
 	struct kiln_error *err = NULL;
-	struct kiln_db *db = kiln_server_db_acquire(r->s, &err);
+	struct kiln_db *db;
 	json_t *l;
+	int ret;
 
-	if (db == NULL) {
-		kiln_error_free(&err);
-		return kiln_reply_error(r, 503, "unavailable", "the server is busy; try again");
-	}
-	r->db = db;
+	if ((db = kiln_req_db(r, &ret)) == NULL)
+		return ret;
 	if (!kiln_db_project_exists(db, r->arg))
 		return kiln_reply_error(r, 404, "not_found", "project '%s' does not exist", r->arg);
 	l = kiln_db_secrets_list(db, r->arg, &err);
@@ -303,13 +297,11 @@ int kiln_api_secrets_list(struct kiln_req *r)
 int kiln_api_secret_delete(struct kiln_req *r)
 {
 	struct kiln_error *err = NULL;
-	struct kiln_db *db = kiln_server_db_acquire(r->s, &err);
+	struct kiln_db *db;
+	int ret;
 
-	if (db == NULL) {
-		kiln_error_free(&err);
-		return kiln_reply_error(r, 503, "unavailable", "the server is busy; try again");
-	}
-	r->db = db;
+	if ((db = kiln_req_db(r, &ret)) == NULL)
+		return ret;
 	if (kiln_db_begin(db, &err) < 0) {
 		kiln_error_free(&err);
 		return kiln_reply_error(r, 500, "internal", "removing the secret failed");
@@ -323,13 +315,9 @@ int kiln_api_secret_delete(struct kiln_req *r)
 						r->arg, r->arg2);
 		return kiln_reply_error(r, 500, "internal", "removing the secret failed");
 	}
-	{
-		int ret;
-		if (record_commit(r, db, "secret.removed",
-				  json_pack("{s:s,s:s}", "project", r->arg, "secret", r->arg2),
-				  &ret) < 0)
-			return ret;
-	}
+	if (record_commit(r, db, "secret.removed",
+			  json_pack("{s:s,s:s}", "project", r->arg, "secret", r->arg2), &ret) < 0)
+		return ret;
 	kiln_logf("secret %s of project %s removed by %s", r->arg2, r->arg, r->auth.token_id);
 	return kiln_reply_empty(r, 204);
 }

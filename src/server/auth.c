@@ -30,17 +30,6 @@ static bool is_lower_hex(const char *s, size_t n)
 	return true;
 }
 
-static bool is_b64url(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
 enum kiln_auth_result kiln_auth_check(struct kiln_db *db, const char *header, struct kiln_auth *a)
 {
 	struct kiln_token_row row;
@@ -66,7 +55,7 @@ enum kiln_auth_result kiln_auth_check(struct kiln_db *db, const char *header, st
 	    !is_lower_hex(tok + 5, TOKEN_ID_HEX))
 		return KILN_AUTH_INVALID;
 	secret = tok + 5 + TOKEN_ID_HEX + 1;
-	if (!is_b64url(secret, TOKEN_SECRET_LEN))
+	if (!kiln_b64url_valid(secret, TOKEN_SECRET_LEN))
 		return KILN_AUTH_INVALID;
 	memcpy(id, tok + 5, TOKEN_ID_HEX);
 	id[TOKEN_ID_HEX] = '\0';

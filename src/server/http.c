@@ -91,6 +91,21 @@ static void free_wiped(void *p)
 	}
 }
 
+struct kiln_db *kiln_req_db(struct kiln_req *r, int *ret)
+{
+	struct kiln_error *err = NULL;
+
+	if (r->db != NULL)
+		return r->db;
+	r->db = kiln_server_db_acquire(r->s, &err);
+	if (r->db == NULL) {
+		kiln_logf("%s", err ? err->msg : "no database handle");
+		kiln_error_free(&err);
+		*ret = kiln_reply_error(r, 503, "unavailable", "the server is busy; try again");
+	}
+	return r->db;
+}
+
 int kiln_reply_text(struct kiln_req *r, unsigned status, char *text, const char *content_type)
 {
 	struct MHD_Response *resp;

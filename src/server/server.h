@@ -232,6 +232,10 @@ int kiln_reply_json(struct kiln_req *r, unsigned status, json_t *j);
 int kiln_reply_error(struct kiln_req *r, unsigned status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 int kiln_reply_empty(struct kiln_req *r, unsigned status);
+/* The request's database handle, borrowed from the pool (until the request
+ * completes or the handler releases it): r->db, acquired on first use.
+ * NULL when none came free in time; *ret is then the 503 answer. */
+struct kiln_db *kiln_req_db(struct kiln_req *r, int *ret);
 /* Common response headers (no-store, nosniff). */
 void kiln_response_headers(struct MHD_Response *resp, const char *content_type);
 

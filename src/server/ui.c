@@ -28,6 +28,7 @@
 #include <microhttpd.h>
 #include <sodium.h>
 
+#include "core/util.h"
 #include "server/assets.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -111,31 +112,10 @@ static const char *hdr(struct kiln_req *r, const char *name)
 
 static struct kiln_db *ui_db(struct kiln_req *r, int *ret)
 {
-	struct kiln_error *err = NULL;
-
-	if (r->db != NULL)
-		return r->db;
-	r->db = kiln_server_db_acquire(r->s, &err);
-	if (r->db == NULL) {
-		kiln_logf("%s", err ? err->msg : "no database handle");
-		kiln_error_free(&err);
-		*ret = kiln_reply_error(r, 503, "unavailable", "the server is busy; try again");
-	}
-	return r->db;
+	return kiln_req_db(r, ret);
 }
 
 /* ---- sessions ---- */
-
-static bool b64url(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return false;
-	}
-	return true;
-}
 
 /* The session id from the Cookie header, or false. */
 static bool cookie_session(struct kiln_req *r, char id[SESSION_B64 + 1])
@@ -152,7 +132,8 @@ static bool cookie_session(struct kiln_req *r, char id[SESSION_B64 + 1])
 			continue;
 		v = p + klen + 1;
 		end = strchr(v, ';');
-		if ((end ? (size_t)(end - v) : strlen(v)) != SESSION_B64 || !b64url(v, SESSION_B64))
+		if ((end ? (size_t)(end - v) : strlen(v)) != SESSION_B64 ||
+		    !kiln_b64url_valid(v, SESSION_B64))
 			return false;
 		memcpy(id, v, SESSION_B64);
 		id[SESSION_B64] = '\0';

@@ -1327,24 +1327,39 @@ void kiln_db_job_work_free(struct kiln_job_work *w)
 	memset(w, 0, sizeof(*w));
 }
 
+/* One job's row of `sql` (... WHERE id = ?), stepped onto it: the
+ * statement, or NULL with *err (ENOENT when there is no such job). */
+static sqlite3_stmt *job_select(struct kiln_db *db, const char *sql, int64_t id,
+				struct kiln_error **err)
+{
+	sqlite3_stmt *st = query(db, err, sql, "I", id);
+	int r;
+
+	if (st == NULL)
+		return NULL;
+	r = step(db, st, err, "read job");
+	if (r <= 0) {
+		sqlite3_finalize(st);
+		if (r == 0)
+			kiln_error_set(err, ENOENT, "no job %lld", (long long)id);
+		return NULL;
+	}
+	return st;
+}
+
 int kiln_db_job_work(struct kiln_db *db, int64_t id, struct kiln_job_work *w,
 		     struct kiln_error **err)
 {
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	int r;
 
 	memset(w, 0, sizeof(*w));
-	st = query(db, err,
-		   "SELECT project, spec_text, spec_json, source_sha256, state, cancel_requested,"
-		   " signer_key IS NOT NULL FROM jobs WHERE id = ?",
-		   "I", id);
+	st = job_select(
+		db,
+		"SELECT project, spec_text, spec_json, source_sha256, state, cancel_requested,"
+		" signer_key IS NOT NULL FROM jobs WHERE id = ?",
+		id, err);
 	if (st == NULL)
 		return -1;
-	r = step(db, st, err, "read job");
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		return kiln_error_set(err, ENOENT, "no job %lld", (long long)id);
 	w->id = id;
 	w->project = strdup(col_text(st, 0));
 	w->spec_text = strdup(col_text(st, 1));
@@ -1870,20 +1885,15 @@ int kiln_db_job_facts(struct kiln_db *db, int64_t id, struct kiln_job_facts *f,
 		      struct kiln_error **err)
 {
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	int r;
 
 	memset(f, 0, sizeof(*f));
-	st = query(db, err,
-		   "SELECT project, state, spec_text, spec_json, spec_sha256, source_sha256,"
-		   " signer_key, started_at, finished_at, policy_digest FROM jobs WHERE id = ?",
-		   "I", id);
+	st = job_select(
+		db,
+		"SELECT project, state, spec_text, spec_json, spec_sha256, source_sha256,"
+		" signer_key, started_at, finished_at, policy_digest FROM jobs WHERE id = ?",
+		id, err);
 	if (st == NULL)
 		return -1;
-	r = step(db, st, err, "read job");
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		return kiln_error_set(err, ENOENT, "no job %lld", (long long)id);
 	f->id = id;
 	f->project = strdup(col_text(st, 0));
 	f->state = strdup(col_text(st, 1));

@@ -848,9 +848,21 @@ static void test_error(void)
 	free(huge);
 }
 
+static void test_b64url(void)
+{
+	ok(kiln_b64url_valid("AZaz09-_", 8), "base64url: the whole alphabet");
+	ok(kiln_b64url_valid("", 0), "base64url: empty");
+	ok(!kiln_b64url_valid("ab+c", 4), "base64url: '+' is standard base64, refused");
+	ok(!kiln_b64url_valid("ab/c", 4), "base64url: '/' refused");
+	ok(!kiln_b64url_valid("abc=", 4), "base64url: padding refused");
+	ok(!kiln_b64url_valid("ab\0c", 4), "base64url: NUL refused");
+	ok(kiln_b64url_valid("ab=c", 2), "base64url: only n bytes are looked at");
+}
+
 int main(void)
 {
 	test_size();
+	test_b64url();
 	test_duration();
 	test_uint();
 	test_cpus();

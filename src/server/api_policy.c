@@ -163,6 +163,12 @@ int kiln_api_policy_show(struct kiln_req *r, const char *project)
 	p = kiln_policy_lookup(set, project);
 	j = kiln_policy_to_json(p);
 	json_object_set_new(j, "project", json_string(project));
+	{
+		char t[32];
+
+		kiln_format_time(kiln_policy_set_loaded_at(set), t, sizeof(t));
+		json_object_set_new(j, "loaded_at", json_string(t));
+	}
 	kiln_policy_set_unref(set);
 	return kiln_reply_json(r, 200, j);
 }

@@ -31,6 +31,7 @@
 #include "core/cleanup.h"
 #include "core/sys.h"
 #include "core/util.h"
+#include "server/metrics.h"
 #include "store/auditlog.h"
 #include "trust/tlog.h"
 
@@ -313,6 +314,19 @@ fail:
 
 /* ---- checkpoints ---- */
 
+/* The metrics' view of the log (docs/metrics.md): its size, and when it
+ * was last checkpointed. */
+static void publish_gauges(struct kiln_db *db)
+{
+	struct kiln_error *err = NULL;
+	uint64_t bytes = 0;
+
+	kiln_metrics_gauge_set(KILN_G_AUDIT_CHECKPOINT_TIME, (double)time(NULL));
+	if (kiln_auditlog_bytes(db, &bytes, &err) == 0)
+		kiln_metrics_gauge_set(KILN_G_AUDIT_LOG_BYTES, (double)bytes);
+	kiln_error_free(&err);
+}
+
 /* Sign and store a checkpoint if the log grew. */
 static int checkpoint(struct kiln_audit *a, struct kiln_db *db, struct kiln_error **err)
 {
@@ -349,6 +363,8 @@ static int checkpoint(struct kiln_audit *a, struct kiln_db *db, struct kiln_erro
 		kiln_error_free(err);
 		return 0;
 	}
+	if (r == 0)
+		publish_gauges(db);
 	return r;
 }
 

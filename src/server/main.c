@@ -11,6 +11,7 @@
  * listener, so that nothing is accepted before the server can serve it.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -282,6 +283,22 @@ static int kiln_policy_check_main(int argc, char **argv)
 	return 0;
 }
 
+/* Alerts (alerts.c) go to the audit log as they are raised. */
+static struct kiln_server *alert_server;
+
+static void alert_to_audit(const char *project, int64_t job, const char *rule, const char *detail)
+{
+	struct kiln_error *err = NULL;
+	json_t *f = json_pack("{s:s,s:I,s:s,s:s}", "project", project, "job", (json_int_t)job,
+			      "rule", rule, "detail", detail);
+
+	if (f == NULL || kiln_audit_append(alert_server, NULL, "alert", "kilnd", f, &err) < 0)
+		kiln_logf("job %" PRId64 ": alert %s not recorded in the audit log: %s", job, rule,
+			  err ? err->msg : "out of memory");
+	json_decref(f);
+	kiln_error_free(&err);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -470,6 +487,8 @@ int main(int argc, char **argv)
 		kiln_server_db_release(s, db);
 		goto fail_srv;
 	}
+	alert_server = s;
+	kiln_alerts_set_audit_hook(alert_to_audit);
 	{
 		json_t *f = json_pack("{s:s,s:i,s:I,s:i}", "version", KILN_VERSION, "pid",
 				      (int)getpid(), "workers", (json_int_t)s->cfg.workers, "port",

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,6 +40,8 @@ struct kiln_policy_set {
 	size_t n;
 	struct kiln_policy *builtin;
 	char digest[KILN_POLICY_DIGEST_MAX];
+	/* when the directory was read (unix seconds) */
+	int64_t loaded_at;
 };
 
 /* ---- parsing one file ---- */
@@ -818,6 +821,7 @@ int kiln_policy_load_dir(const char *dir, const struct kiln_policy_known *known,
 	crypto_hash_sha256_final(&hs, h);
 	kiln_hex(h, sizeof(h), hex);
 	snprintf(set->digest, sizeof(set->digest), "sha256:%s", hex);
+	set->loaded_at = (int64_t)time(NULL);
 	*out = set;
 	return 0;
 }
@@ -855,6 +859,11 @@ const struct kiln_policy *kiln_policy_lookup(const struct kiln_policy_set *set, 
 const char *kiln_policy_set_digest(const struct kiln_policy_set *set)
 {
 	return set->digest;
+}
+
+int64_t kiln_policy_set_loaded_at(const struct kiln_policy_set *set)
+{
+	return set->loaded_at;
 }
 
 size_t kiln_policy_set_count(const struct kiln_policy_set *set)

@@ -125,6 +125,8 @@ const struct kiln_policy *kiln_policy_lookup(const struct kiln_policy_set *set,
 					     const char *project);
 /* "sha256:" over the sorted (file name, file digest) pairs: the set's own. */
 const char *kiln_policy_set_digest(const struct kiln_policy_set *set);
+/* When the set was read from its directory (unix seconds). */
+int64_t kiln_policy_set_loaded_at(const struct kiln_policy_set *set);
 size_t kiln_policy_set_count(const struct kiln_policy_set *set);
 const struct kiln_policy *kiln_policy_set_at(const struct kiln_policy_set *set, size_t i);
 

@@ -117,6 +117,19 @@ int kiln_auditlog_size(struct kiln_db *db, uint64_t *n, struct kiln_error **err)
 	return size_locked(db, n, err);
 }
 
+int kiln_auditlog_bytes(struct kiln_db *db, uint64_t *bytes, struct kiln_error **err)
+{
+	cleanup_stmt sqlite3_stmt *st =
+		prep(db, "SELECT coalesce(sum(length(entry)), 0) FROM audit_entries", err);
+
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return fail(db, 0, err, "measure the entries");
+	*bytes = (uint64_t)sqlite3_column_int64(st, 0);
+	return 0;
+}
+
 int kiln_auditlog_append(struct kiln_db *db, const void *entry, size_t len, uint64_t *index,
 			 struct kiln_error **err)
 {

@@ -31,6 +31,8 @@ int kiln_auditlog_append(struct kiln_db *db, const void *entry, size_t len, uint
 			 struct kiln_error **err);
 /* Number of entries (the highest idx + 1). */
 int kiln_auditlog_size(struct kiln_db *db, uint64_t *n, struct kiln_error **err);
+/* The entries' bytes together (the metrics' audit log size). */
+int kiln_auditlog_bytes(struct kiln_db *db, uint64_t *bytes, struct kiln_error **err);
 /* count stored hashes at tree level `level` from index start; ENOENT if
  * one is missing. */
 int kiln_auditlog_hashes(struct kiln_db *db, int level, uint64_t start, unsigned count,

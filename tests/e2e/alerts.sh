@@ -70,6 +70,16 @@ check "the webhook body names the job, project and syscall" -- bash -c "
 api "$TOK" GET "/v1/alerts?limit=10"
 check "GET /v1/alerts lists it" -- \
   test "$(jget alerts.0.rule "$WORK/body")/$(jget alerts.0.job "$WORK/body")" = "first_denied_syscall/$J1"
+# The audit log ({"index", "entry"} per line), shown once a checkpoint covers
+# the entry (within seconds).
+has_alert_entry() {
+  k "$ADMIN_TOKEN" audit show --kind alert --json
+  [ "$RC" -eq 0 ] && $PY -c 'import json,sys
+e=[json.loads(l)["entry"] for l in open(sys.argv[1]) if l.strip()]
+sys.exit(0 if any(x.get("kind")=="alert" and x.get("job")==int(sys.argv[2]) and x.get("rule")=="first_denied_syscall" for x in e) else 1)' "$WORK/out" "$J1" 2>/dev/null
+}
+for _ in $(seq 1 40); do has_alert_entry && break; sleep 0.25; done
+check "the audit log holds an alert entry for it" -- has_alert_entry
 api "$ADMIN_TOKEN" GET /metrics
 check "kiln_alerts_total counts it" -- \
   grep -q '^kiln_alerts_total{rule="first_denied_syscall"} 1$' "$WORK/body"

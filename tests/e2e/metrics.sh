@@ -96,6 +96,18 @@ check "duration histogram observed four runs" -- \
 check "sandbox start histogram observed four runs" -- \
   test "$(metric 'kiln_sandbox_start_seconds_count' "$WORK/m1")" = 4
 check "queue depth is a gauge at 0" -- test "$(metric kiln_queue_depth "$WORK/m1")" = 0
+# The audit log reports its size and last checkpoint once it signs one
+# (at most a second after entries arrive).
+for _ in $(seq 1 40); do
+  api "$ADMIN_TOKEN" GET /metrics
+  [ -n "$(metric kiln_audit_log_bytes "$WORK/body")" ] && break
+  sleep 0.25
+done
+AB=$(metric kiln_audit_log_bytes "$WORK/body")
+AAGE=$(metric kiln_audit_checkpoint_age_seconds "$WORK/body")
+check "the audit log's size is reported ($AB bytes)" -- test "${AB:-0}" -gt 1000
+check "... and the age of its last checkpoint ($AAGE s)" -- \
+  bash -c "[ -n '$AAGE' ] && [ '$AAGE' -lt 60 ]"
 check "no job id and no build output in any label" -- \
   bash -c "! grep -E 'job=|id=|script' '$WORK/m1'"
 

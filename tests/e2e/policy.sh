@@ -42,6 +42,9 @@ DIGEST1="sha256:$(sha256sum "$DATA/policies/pol.yml" | cut -d' ' -f1)"
 k "$TOK" policy show pol --json
 check "policy show: exit 0" -- [ "$RC" -eq 0 ]
 check "policy show: the file's digest" -- [ "$(jget digest "$WORK/out")" = "$DIGEST1" ]
+LOADED=$(jget loaded_at "$WORK/out")
+check "policy show: when the set was loaded ($LOADED)" -- \
+  bash -c "[[ '$LOADED' =~ ^20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-9:]{8}Z\$ ]]"
 check "policy show: max memory 1G" -- [ "$(jget limits.max.memory "$WORK/out")" = "1073741824" ]
 k "$ADMIN_TOKEN" policy show other --json
 check "a project without a file: built-in policy" -- \

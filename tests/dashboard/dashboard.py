@@ -145,6 +145,22 @@ try:
     final_log = b.eval("document.getElementById('log').textContent")
     ok(final_log.count(f"tick-{MARK} 1\n") == 1, "no line is shown twice (no replay)")
 
+    # ---- a job that printed a granted secret ----
+    if os.environ.get("JOB_SECRET"):
+        import base64
+        secret = os.environ["SECRET_VALUE"]
+        b.navigate(SERVER + f"/#/job/{os.environ['JOB_SECRET']}")
+        ok(b.wait_for(f"document.getElementById('log') && "
+                      f"document.getElementById('log').textContent.includes('SEC-END-{MARK}')", 30),
+           "the secret job's log is shown to the end")
+        b.pump(1.0)
+        page = b.eval("document.body.innerText") or ""
+        b64 = base64.b64encode(secret.encode()).decode()
+        ok(secret not in page and b64 not in page and b64[:-4] not in page,
+           "the granted secret appears nowhere on the page, raw or base64")
+        ok("***" in (b.eval("document.getElementById('log').textContent") or ""),
+           "the log shows the mask where the secret was")
+
     # ---- security and policy ----
     b.navigate(SERVER + "/#/security")
     ok(b.wait_for("document.getElementById('sec-events') && "

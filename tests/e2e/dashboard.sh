@@ -1,7 +1,8 @@
 #!/bin/bash
 # The dashboard in headless Chromium (tests/dashboard/dashboard.py): login,
-# jobs list, a live log, and the injection test (build output, a file name
-# and a spec field made of HTML/JS are shown as text and run nothing).
+# jobs list, a live log, the injection test (build output, a file name
+# and a spec field made of HTML/JS are shown as text and run nothing), and a
+# granted secret printed by the build appearing nowhere on the job's page.
 # Screenshots: $KILN_SCREENSHOTS (meson: build/tests/dashboard-screenshots).
 . "$KILN_TESTS/e2e/lib.sh"
 
@@ -12,9 +13,24 @@ if ! command -v chromium >/dev/null || ! "$PY" -c 'import websocket' 2>/dev/null
   exit 0
 fi
 
+DATA=$WORK/data
+mkdir -p "$DATA/policies"
+chmod 0700 "$DATA"
+printf 'secrets:\n  DASHSEC: {env: false}\n' >"$DATA/policies/web.yml"
 kilnd_start
 setup_project web || bail "cannot set up project web"
 TOK=$PTOK
+
+# A granted secret the build prints raw and in base64: the dashboard must
+# show neither (it reads the masked log, like every other reader).
+SECRET="dash-secret-$R-value"
+printf '%s' "$SECRET" | KILN_TOKEN=$ADMIN_TOKEN "$KILN" secret set web DASHSEC >/dev/null 2>&1
+check "a secret for the dashboard test is set" -- test $? -eq 0
+mksrc "$WORK/sec" "cat /run/secrets/DASHSEC; echo; base64 /run/secrets/DASHSEC; echo SEC-END-$R" \
+  "secrets: [DASHSEC]"
+submit "$TOK" web "$WORK/sec"; J_SECRET=$JOB
+st=$(wait_final "$TOK" "$J_SECRET")
+check "the job printing its secret finished ($st)" -- test "$st" = succeeded
 
 # The hostile job: its log, an artifact name and its script are HTML/JS.
 mksrc "$WORK/inj" "echo '<img src=/pwned-img-$R onerror=\"window.__pwned=1;fetch(\\\"/pwned-onerror-$R\\\")\">'
@@ -35,6 +51,7 @@ check "the live job is running" -- test "$(job_get "$TOK" "$J_LIVE" state)" = ru
 
 SHOTS=${KILN_SCREENSHOTS:-$WORK/screenshots}
 KILN_SCREENSHOTS=$SHOTS DASH_TOKEN=$TOK DASH_ADMIN=$ADMIN_TOKEN JOB_INJECT=$J_INJECT JOB_LIVE=$J_LIVE MARK=$R \
+  JOB_SECRET=$J_SECRET SECRET_VALUE=$SECRET \
   "$PY" "$KILN_TESTS/dashboard/dashboard.py" >"$WORK/dash.tap" 2>"$WORK/dash.err"
 rc=$?
 # Re-number the driver's TAP lines into this test's.

@@ -1165,10 +1165,11 @@ static pid_t spawn_init(struct run *run, struct kiln_sandbox *sb, int chan[2], i
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(KILN_EXIT_SETUP);
-		/* A prepared network namespace is joined here, in the host's
-		 * user namespace: it stays owned by that one, so the build
-		 * has no capability over it at all (it cannot add routes,
-		 * interfaces or addresses, nor change its sysctls). */
+		/* A prepared network namespace is joined here, before the
+		 * build's user namespace exists: it stays owned by the user
+		 * namespace that created it, which is not the build's, so the
+		 * build has no capability over it at all (it cannot add
+		 * routes, interfaces or addresses, nor change its sysctls). */
 		if (sb->netns_fd >= 0 && setns(sb->netns_fd, CLONE_NEWNET) < 0) {
 			rep.init_pid = -errno;
 			kiln_write_all(rp[1], &rep, sizeof(rep));

@@ -125,8 +125,8 @@ KILN_EXPORT int kiln_sandbox_set_source_archive(struct kiln_sandbox *sb, int fd,
 						uint64_t max_path, uint64_t max_bytes,
 						struct kiln_error **err);
 /* Run the build in this network namespace (an fd of /proc/PID/ns/net,
- * duplicated) instead of a fresh one. The caller prepares it, in the
- * host's user namespace, with lo up and whatever it wants the build to
+ * duplicated) instead of a fresh one. The caller prepares it, in a user
+ * namespace the build is not in, with lo up and whatever it wants the build to
  * reach there (kilnd: the egress proxy's listening socket on 127.0.0.1);
  * the build gets no capability over it. Root mode only. */
 KILN_EXPORT int kiln_sandbox_set_netns(struct kiln_sandbox *sb, int fd, struct kiln_error **err);

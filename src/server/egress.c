@@ -481,7 +481,7 @@ __attribute__((noreturn)) static void prep_child(int sock)
 			goto fail;                                                                 \
 		}                                                                                  \
 	} while (0)
-	STEP(1, unshare(CLONE_NEWNET) == 0);
+	STEP(1, unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0);
 	STEP(2, (s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) >= 0);
 	STEP(3, if_up(s, "lo") == 0);
 	STEP(4, (tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) >= 0);

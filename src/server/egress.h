@@ -4,8 +4,9 @@
  * is the only way there (docs/egress.md).
  *
  * A job whose policy allows egress runs in a network namespace that kilnd
- * prepares (kiln_egress_netns) in the host's user namespace, so the build
- * has no capability over it. It holds:
+ * prepares (kiln_egress_netns) in a user namespace of its own, a sibling
+ * of the build's, so the build has no capability over it (and kilnd needs
+ * no CAP_NET_ADMIN on the host to set it up). It holds:
  *   - lo, up, with kilnd's proxy listening on 127.0.0.1:KILN_EGRESS_PORT
  *     (the listening socket lives in that namespace; kilnd accepts on it
  *     from outside the sandbox);

@@ -81,6 +81,16 @@ fi
 
 . "$KILN_TESTS/e2e/lib.sh"
 
+# kilnd runs with the capability bounding set of contrib/kilnd.service, so
+# that egress is known to work under the unit as shipped.
+CAPS=$(sed -n 's/^CapabilityBoundingSet=//p' "$KILN_TESTS/../contrib/kilnd.service" |
+  tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+[ -n "$CAPS" ] || bail "no CapabilityBoundingSet in contrib/kilnd.service"
+printf '#!/bin/sh\nexec setpriv --bounding-set -all,%s "%s" "$@"\n' "$CAPS" "$KILND" \
+  >"$WORK/kilnd-unit-caps"
+chmod +x "$WORK/kilnd-unit-caps"
+KILND=$WORK/kilnd-unit-caps
+
 # The fake internet is reachable from here (namespace A) and nowhere else.
 check "the fake internet answers in namespace A" -- \
   curl -sf --max-time 5 -o /dev/null http://203.0.113.2/hello.txt

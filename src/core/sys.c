@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -190,6 +191,31 @@ int kiln_close_fds_except(const int *keep, size_t nkeep)
 		from = (unsigned)sorted[i] + 1;
 	}
 	return kiln_close_range(from, ~0U);
+}
+
+int kiln_open_key_file(const char *path, bool private_mode, struct kiln_error **err)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+
+	if (fd < 0)
+		return kiln_error_set(err, errno, "open %s", path);
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		close(fd);
+		return kiln_error_set(err, e, "stat %s", path);
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (private_mode && (st.st_mode & 077) != 0)) {
+		close(fd);
+		return kiln_error_set(err, EPERM,
+				      "%s must be a regular file owned by kilnd's uid%s, and is "
+				      "not (mode %04o; fix: chown, chmod 0600)",
+				      path, private_mode ? " with mode 0600" : "",
+				      (unsigned)(st.st_mode & 07777));
+	}
+	return fd;
 }
 
 uint64_t kiln_now_ns(void)

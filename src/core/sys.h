@@ -6,6 +6,7 @@
 #ifndef KILN_CORE_SYS_H
 #define KILN_CORE_SYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -34,6 +35,12 @@ int kiln_pidfd_open(pid_t pid);
 int kiln_close_range(unsigned first, unsigned last);
 /* Close every fd >= 3 except those listed (sorted or not). */
 int kiln_close_fds_except(const int *keep, size_t nkeep);
+
+/* Open a file that holds a key for reading, without following a link: it
+ * must be a regular file owned by this process's effective uid and, when
+ * private_mode, not accessible by group or others. The fd, or -1 with
+ * *err (EPERM naming the path and the fix when the file fails a check). */
+int kiln_open_key_file(const char *path, bool private_mode, struct kiln_error **err);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t kiln_now_ns(void);

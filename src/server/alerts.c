@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +27,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "core/sys.h"
 #include "server/alerts.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -232,25 +232,11 @@ static void hook_enqueue(int64_t alert_id, json_t *payload)
 
 static int read_key(const char *path, struct kiln_error **err)
 {
-	struct stat st;
 	ssize_t n;
-	int fd;
+	int fd = kiln_open_key_file(path, true, err);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return kiln_error_set(err, errno, "alerts: secret_file %s", path);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return kiln_error_set(err, EINVAL, "alerts: secret_file %s: not a regular file",
-				      path);
-	}
-	if (st.st_mode & 0077) {
-		close(fd);
-		return kiln_error_set(err, EPERM,
-				      "alerts: secret_file %s is readable by others (mode %o); "
-				      "chmod 600 it",
-				      path, (unsigned)(st.st_mode & 0777));
-	}
+		return kiln_error_prefix(err, "alerts: secret_file");
 	n = read(fd, W.key, sizeof(W.key));
 	close(fd);
 	while (n > 0 && (W.key[n - 1] == '\n' || W.key[n - 1] == '\r'))

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,23 +69,16 @@ static struct kiln_audit *audit_of(struct kiln_server *s)
  * signer key format of golang.org/x/mod/sumdb/note. */
 static int key_load(const char *path, struct kiln_tlog_key *k, struct kiln_error **err)
 {
-	cleanup_fd int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	cleanup_fd int fd = kiln_open_key_file(path, true, err);
 	char buf[1024];
 	char *name, *idp, *b64, *nl;
 	unsigned char raw[64];
 	size_t rawlen = 0;
 	unsigned long id;
-	struct stat st;
 	ssize_t n;
 
 	if (fd < 0)
-		return kiln_error_set(err, errno, "audit key %s", path);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 077) != 0)
-		return kiln_error_set(err, EPERM,
-				      "audit key %s: must be a regular file owned by kilnd's user "
-				      "with mode 0600",
-				      path);
+		return kiln_error_prefix(err, "audit key");
 	n = kiln_read_all(fd, buf, sizeof(buf) - 1);
 	if (n < 0)
 		return kiln_error_set(err, errno, "read %s", path);

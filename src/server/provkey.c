@@ -109,22 +109,14 @@ static int write_file(const char *path, const char *text, mode_t mode, bool excl
 
 static int load_seed(const char *path, uint8_t seed[32], struct kiln_error **err)
 {
-	cleanup_fd int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_fd int fd = kiln_open_key_file(path, true, err);
 	char buf[256];
 	const char *end = NULL;
-	struct stat st;
 	size_t got = 0, n;
 	ssize_t r;
 
 	if (fd < 0)
-		return kiln_error_set(err, errno, "open %s", path);
-	if (fstat(fd, &st) < 0)
-		return kiln_error_set(err, errno, "stat %s", path);
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)
-		return kiln_error_set(err, EPERM,
-				      "%s must be a regular file of kilnd's uid with mode 0600 "
-				      "(fix: chown, chmod 0600)",
-				      path);
+		return -1;
 	r = read(fd, buf, sizeof(buf) - 1);
 	if (r < 0)
 		return kiln_error_set(err, errno, "read %s", path);

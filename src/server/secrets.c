@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -47,22 +46,12 @@ void kiln_secrets_close(struct kiln_secrets *s)
  * systemd made it (0400, ours). */
 static int read_key(const char *path, bool strict_mode, unsigned char *key, struct kiln_error **err)
 {
-	cleanup_fd int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	cleanup_fd int fd = kiln_open_key_file(path, strict_mode, err);
 	unsigned char extra;
-	struct stat st;
 	ssize_t n;
 
 	if (fd < 0)
-		return kiln_error_set(err, errno, "master key %s", path);
-	if (fstat(fd, &st) < 0)
-		return kiln_error_set(err, errno, "master key %s", path);
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
-		return kiln_error_set(
-			err, EPERM, "master key %s: not a regular file owned by kilnd's uid", path);
-	if (strict_mode && (st.st_mode & 077) != 0)
-		return kiln_error_set(err, EPERM,
-				      "master key %s: mode %o lets others read it (chmod 0600)",
-				      path, (unsigned)(st.st_mode & 07777));
+		return kiln_error_prefix(err, "master key");
 	n = kiln_read_all(fd, key, KEY_LEN);
 	if (n != (ssize_t)KEY_LEN || kiln_read_all(fd, &extra, 1) != 0)
 		return kiln_error_set(err, EINVAL, "master key %s: expected exactly %d bytes", path,

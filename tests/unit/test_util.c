@@ -5,13 +5,17 @@
  * rejects (with which errno-style code) and on leaving *out alone on failure.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
+#include "core/sys.h"
 #include "core/util.h"
 #include "tap.h"
 
@@ -859,9 +863,55 @@ static void test_b64url(void)
 	ok(kiln_b64url_valid("ab=c", 2), "base64url: only n bytes are looked at");
 }
 
+/* Key files: ours, regular, and (private) 0600, or refused saying why. */
+static void test_key_file(void)
+{
+	char dir[] = "/tmp/kiln-test-key.XXXXXX", key[64], link[64];
+	struct kiln_error *err = NULL;
+	int fd;
+
+	if (mkdtemp(dir) == NULL) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(key, sizeof(key), "%s/key", dir);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	fd = open(key, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	ok(fd >= 0 && write(fd, "k", 1) == 1, "a key file");
+	if (fd >= 0)
+		close(fd);
+	fd = kiln_open_key_file(key, true, &err);
+	ok(fd >= 0, "0600 and ours: opened (%s)", err ? err->msg : "ok");
+	if (fd >= 0)
+		close(fd);
+	kiln_error_free(&err);
+	chmod(key, 0640);
+	fd = kiln_open_key_file(key, true, &err);
+	ok(fd < 0 && err && err->code == EPERM && strstr(err->msg, "chmod 0600"),
+	   "0640: refused, saying how to fix it (%s)", err ? err->msg : "opened");
+	kiln_error_free(&err);
+	fd = kiln_open_key_file(key, false, &err);
+	ok(fd >= 0, "0640 is fine when the mode is not checked (a systemd credential)");
+	if (fd >= 0)
+		close(fd);
+	kiln_error_free(&err);
+	ok(symlink(key, link) == 0, "a symlink to it");
+	fd = kiln_open_key_file(link, false, &err);
+	ok(fd < 0 && err && err->code == ELOOP, "a symlink is not followed (%s)",
+	   err ? err->msg : "opened");
+	kiln_error_free(&err);
+	fd = kiln_open_key_file(dir, false, &err);
+	ok(fd < 0 && err && err->code == EPERM, "a directory is refused");
+	kiln_error_free(&err);
+	unlink(link);
+	unlink(key);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_size();
+	test_key_file();
 	test_b64url();
 	test_duration();
 	test_uint();

@@ -850,7 +850,11 @@ static int h_job_cancel(struct kiln_req *r)
 	return reply_job(r, db, 202);
 }
 
-static int h_job_artifacts(struct kiln_req *r)
+/* A listing of the job's (its artifacts, its egress attempts), for a
+ * caller allowed to read the job. */
+static int reply_job_listing(struct kiln_req *r,
+			     json_t *(*list)(struct kiln_db *, int64_t, struct kiln_error **),
+			     const char *what)
 {
 	struct kiln_error *err = NULL;
 	struct kiln_db *db;
@@ -859,27 +863,22 @@ static int h_job_artifacts(struct kiln_req *r)
 
 	if ((db = db_or_reply(r, &ret)) == NULL || job_access(r, db, &ret) < 0)
 		return ret;
-	l = kiln_db_artifacts_list(db, r->job, &err);
+	l = list(db, r->job, &err);
 	if (l == NULL)
-		return reply_db_error(r, &err, "list artifacts");
+		return reply_db_error(r, &err, what);
 	return kiln_reply_json(r, 200, l);
+}
+
+static int h_job_artifacts(struct kiln_req *r)
+{
+	return reply_job_listing(r, kiln_db_artifacts_list, "list artifacts");
 }
 
 /* ---- /v1/jobs/{id}/egress, /v1/egress/{project}/suggest ---- */
 
 static int h_job_egress(struct kiln_req *r)
 {
-	struct kiln_error *err = NULL;
-	struct kiln_db *db;
-	json_t *l;
-	int ret;
-
-	if ((db = db_or_reply(r, &ret)) == NULL || job_access(r, db, &ret) < 0)
-		return ret;
-	l = kiln_db_egress_list(db, r->job, &err);
-	if (l == NULL)
-		return reply_db_error(r, &err, "list egress attempts");
-	return kiln_reply_json(r, 200, l);
+	return reply_job_listing(r, kiln_db_egress_list, "list egress attempts");
 }
 
 /* What the project's builds asked the proxy for, as the allowlist that

@@ -37,7 +37,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/cleanup.h"
@@ -619,10 +618,7 @@ struct conn {
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return kiln_now_ns() / 1000000;
 }
 
 static void report(struct kiln_egress *e, const struct kiln_egress_attempt *a)
@@ -641,8 +637,8 @@ static bool stopping(struct kiln_egress *e)
 	return poll(&p, 1, 0) > 0;
 }
 
-/* Wait for fd to be readable (or writable) until deadline; false on stop
- * or timeout. */
+/* Wait for fd to be readable (or writable) until deadline (monotonic ms,
+ * 0 = no deadline); false on stop, timeout or a failed poll. */
 static bool wait_fd(struct kiln_egress *e, int fd, short ev, uint64_t deadline)
 {
 	for (;;) {
@@ -651,9 +647,9 @@ static bool wait_fd(struct kiln_egress *e, int fd, short ev, uint64_t deadline)
 		uint64_t now = now_ms();
 		int r;
 
-		if (now >= deadline)
+		if (deadline != 0 && now >= deadline)
 			return false;
-		r = poll(p, 2, (int)(deadline - now));
+		r = poll(p, 2, deadline == 0 ? -1 : (int)(deadline - now));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0 || p[1].revents)
@@ -969,21 +965,12 @@ static void *acceptor_main(void *arg)
 {
 	struct kiln_egress *e = arg;
 
-	for (;;) {
-		struct pollfd p[2] = {{.fd = e->lfd, .events = POLLIN},
-				      {.fd = e->stopfd, .events = POLLIN}};
+	while (wait_fd(e, e->lfd, POLLIN, 0)) {
 		struct conn *cn;
 		pthread_t t;
 		pthread_attr_t at;
 		int fd;
 
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
-			break;
 		fd = accept4(e->lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
@@ -1322,18 +1309,9 @@ static void *sinkhole_main(void *arg)
 
 	if (buf == NULL)
 		return NULL;
-	for (;;) {
-		struct pollfd p[2] = {{.fd = e->tun, .events = POLLIN},
-				      {.fd = e->stopfd, .events = POLLIN}};
+	while (wait_fd(e, e->tun, POLLIN, 0)) {
 		ssize_t n;
 
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
-			break;
 		n = read(e->tun, buf, 65536);
 		if (n > 0)
 			sink_packet(e, buf, (size_t)n);

@@ -30,6 +30,7 @@
 #include "core/util.h"
 #include "server/audit.h"
 #include "server/job.h"
+#include "server/egress.h"
 #include "server/policy.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -923,10 +924,8 @@ static int h_egress_suggest(struct kiln_req *r)
 		const char *h = json_string_value(json_object_get(v, "host"));
 		char e[300];
 
-		snprintf(e, sizeof(e), "%s%s%s:%" JSON_INTEGER_FORMAT,
-			 strchr(h ? h : "", ':') ? "[" : "", h ? h : "",
-			 strchr(h ? h : "", ':') ? "]" : "",
-			 json_integer_value(json_object_get(v, "port")));
+		kiln_egress_dest(e, sizeof(e), h ? h : "",
+				 (uint16_t)json_integer_value(json_object_get(v, "port")));
 		json_array_append_new(allow, json_string(e));
 		fprintf(f, "    - \"%s\"\n", e);
 	}

@@ -190,6 +190,13 @@ bool kiln_egress_rule_match(const struct kiln_egress_rule *r, const char *host, 
 	return hl > dl && strcmp(host + hl - dl, r->host + 1) == 0;
 }
 
+void kiln_egress_dest(char *buf, size_t cap, const char *host, uint16_t port)
+{
+	bool v6 = strchr(host, ':') != NULL;
+
+	snprintf(buf, cap, "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
 static const char *v4_class(uint32_t a)
 {
 	if ((a >> 24) == 127)
@@ -873,8 +880,7 @@ static void *conn_main(void *arg)
 	a.kind = req.connect ? "connect" : "http";
 	a.host = req.host;
 	a.port = req.port;
-	snprintf(dest, sizeof(dest), "%s%s%s:%u", strchr(req.host, ':') ? "[" : "", req.host,
-		 strchr(req.host, ':') ? "]" : "", req.port);
+	kiln_egress_dest(dest, sizeof(dest), req.host, req.port);
 	pthread_mutex_lock(&e->mu);
 	status = e->conf.max_conns && e->total > e->conf.max_conns ? 429 : 0;
 	pthread_mutex_unlock(&e->mu);

@@ -56,6 +56,10 @@ bool kiln_egress_rule_match(const struct kiln_egress_rule *r, const char *host, 
  * literal. */
 bool kiln_egress_host_normalise(char *host);
 
+/* "host:port", or "[v6]:port" for an IPv6 literal: how destinations are
+ * written in allowlists, answers and records. */
+void kiln_egress_dest(char *buf, size_t cap, const char *host, uint16_t port);
+
 /* Why an address may not be reached without being named: NULL when it
  * may be ("public"), else "loopback", "private", "link-local", ... */
 const char *kiln_egress_addr_class(const struct sockaddr *sa);

@@ -52,12 +52,11 @@ static void on_attempt(void *ctx, const struct kiln_egress_attempt *a)
 	bool keep;
 	char dest[300];
 
-	{
-		const char *h = a->host[0] ? a->host : a->addr ? a->addr : "";
-		bool v6 = strchr(h, ':') != NULL;
-
-		snprintf(dest, sizeof(dest), "%s%s%s:%u", v6 ? "[" : "", h, v6 ? "]" : "", a->port);
-	}
+	kiln_egress_dest(dest, sizeof(dest),
+			 a->host[0] ? a->host
+			 : a->addr  ? a->addr
+				    : "",
+			 a->port);
 	pthread_mutex_lock(&g->mu);
 	if (a->allowed)
 		g->allowed++;

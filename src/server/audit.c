@@ -53,6 +53,8 @@ struct kiln_audit {
 	double tokens;
 	struct timespec last_refill;
 	uint64_t suppressed;
+	/* under mu: the bytes of entries [0, bytes_upto), for the metrics */
+	uint64_t bytes, bytes_upto;
 
 	pthread_t thread;
 	bool thread_started;
@@ -307,16 +309,28 @@ fail:
 /* ---- checkpoints ---- */
 
 /* The metrics' view of the log (docs/metrics.md): its size, and when it
- * was last checkpointed. */
-static void publish_gauges(struct kiln_db *db)
+ * was last checkpointed. A checkpoint of n entries adds the bytes of the
+ * entries since the last one (all of them, the first time). */
+static void publish_gauges(struct kiln_audit *a, struct kiln_db *db, uint64_t n)
 {
 	struct kiln_error *err = NULL;
-	uint64_t bytes = 0;
+	uint64_t from, more = 0;
 
 	kiln_metrics_gauge_set(KILN_G_AUDIT_CHECKPOINT_TIME, (double)time(NULL));
-	if (kiln_auditlog_bytes(db, &bytes, &err) == 0)
-		kiln_metrics_gauge_set(KILN_G_AUDIT_LOG_BYTES, (double)bytes);
-	kiln_error_free(&err);
+	pthread_mutex_lock(&a->mu);
+	from = a->bytes_upto;
+	pthread_mutex_unlock(&a->mu);
+	if (n < from || kiln_auditlog_bytes(db, from, n, &more, &err) < 0) {
+		kiln_error_free(&err);
+		return;
+	}
+	pthread_mutex_lock(&a->mu);
+	if (a->bytes_upto == from) {
+		a->bytes += more;
+		a->bytes_upto = n;
+	}
+	kiln_metrics_gauge_set(KILN_G_AUDIT_LOG_BYTES, (double)a->bytes);
+	pthread_mutex_unlock(&a->mu);
 }
 
 /* Sign and store a checkpoint if the log grew. */
@@ -356,7 +370,7 @@ static int checkpoint(struct kiln_audit *a, struct kiln_db *db, struct kiln_erro
 		return 0;
 	}
 	if (r == 0)
-		publish_gauges(db);
+		publish_gauges(a, db, n);
 	return r;
 }
 

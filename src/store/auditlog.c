@@ -117,13 +117,18 @@ int kiln_auditlog_size(struct kiln_db *db, uint64_t *n, struct kiln_error **err)
 	return size_locked(db, n, err);
 }
 
-int kiln_auditlog_bytes(struct kiln_db *db, uint64_t *bytes, struct kiln_error **err)
+int kiln_auditlog_bytes(struct kiln_db *db, uint64_t from, uint64_t to, uint64_t *bytes,
+			struct kiln_error **err)
 {
-	cleanup_stmt sqlite3_stmt *st =
-		prep(db, "SELECT coalesce(sum(length(entry)), 0) FROM audit_entries", err);
+	cleanup_stmt sqlite3_stmt *st = prep(db,
+					     "SELECT coalesce(sum(length(entry)), 0) FROM "
+					     "audit_entries WHERE idx >= ? AND idx < ?",
+					     err);
 
 	if (st == NULL)
 		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)to);
 	if (sqlite3_step(st) != SQLITE_ROW)
 		return fail(db, 0, err, "measure the entries");
 	*bytes = (uint64_t)sqlite3_column_int64(st, 0);

@@ -31,8 +31,10 @@ int kiln_auditlog_append(struct kiln_db *db, const void *entry, size_t len, uint
 			 struct kiln_error **err);
 /* Number of entries (the highest idx + 1). */
 int kiln_auditlog_size(struct kiln_db *db, uint64_t *n, struct kiln_error **err);
-/* The entries' bytes together (the metrics' audit log size). */
-int kiln_auditlog_bytes(struct kiln_db *db, uint64_t *bytes, struct kiln_error **err);
+/* The bytes of entries [from, to) together (the metrics' audit log size,
+ * counted a checkpoint's new entries at a time). */
+int kiln_auditlog_bytes(struct kiln_db *db, uint64_t from, uint64_t to, uint64_t *bytes,
+			struct kiln_error **err);
 /* count stored hashes at tree level `level` from index start; ENOENT if
  * one is missing. */
 int kiln_auditlog_hashes(struct kiln_db *db, int level, uint64_t start, unsigned count,

@@ -106,6 +106,17 @@ done
 AB=$(metric kiln_audit_log_bytes "$WORK/body")
 AAGE=$(metric kiln_audit_checkpoint_age_seconds "$WORK/body")
 check "the audit log's size is reported ($AB bytes)" -- test "${AB:-0}" -gt 1000
+# ... and it is the entries' bytes up to the newest checkpoint (retried: a
+# checkpoint may land between the scrape and the query).
+audit_bytes_match() {
+  local want
+  api "$ADMIN_TOKEN" GET /metrics
+  want=$(sqlite3 "file:$DATA/kiln.db?mode=ro" "SELECT coalesce(sum(length(entry)), 0)
+    FROM audit_entries WHERE idx < (SELECT max(size) FROM audit_checkpoints)" 2>/dev/null)
+  [ -n "$want" ] && [ "$(metric kiln_audit_log_bytes "$WORK/body")" = "$want" ]
+}
+for _ in $(seq 1 20); do audit_bytes_match && break; sleep 0.25; done
+check "... and equals the bytes of the checkpointed entries in the database" -- audit_bytes_match
 check "... and the age of its last checkpoint ($AAGE s)" -- \
   bash -c "[ -n '$AAGE' ] && [ '$AAGE' -lt 60 ]"
 check "no job id and no build output in any label" -- \

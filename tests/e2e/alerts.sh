@@ -70,7 +70,7 @@ check "the webhook body names the job, project and syscall" -- bash -c "
 api "$TOK" GET "/v1/alerts?limit=10"
 check "GET /v1/alerts lists it" -- \
   test "$(jget alerts.0.rule "$WORK/body")/$(jget alerts.0.job "$WORK/body")" = "first_denied_syscall/$J1"
-# The audit log ({"index", "entry"} per line), shown once a checkpoint covers
+# The audit log ({"index", "entry"} per line), once a checkpoint covers
 # the entry (within seconds).
 has_alert_entry() {
   k "$ADMIN_TOKEN" audit show --kind alert --json
@@ -78,7 +78,7 @@ has_alert_entry() {
 e=[json.loads(l)["entry"] for l in open(sys.argv[1]) if l.strip()]
 sys.exit(0 if any(x.get("kind")=="alert" and x.get("job")==int(sys.argv[2]) and x.get("rule")=="first_denied_syscall" for x in e) else 1)' "$WORK/out" "$J1" 2>/dev/null
 }
-for _ in $(seq 1 40); do has_alert_entry && break; sleep 0.25; done
+wait_audit_caught_up
 check "the audit log holds an alert entry for it" -- has_alert_entry
 api "$ADMIN_TOKEN" GET /metrics
 check "kiln_alerts_total counts it" -- \

@@ -13,16 +13,6 @@
 
 command -v sqlite3 >/dev/null || bail "sqlite3 is needed (scripts/install-deps.sh)"
 
-# wait_checkpoint N: until the served checkpoint covers at least N entries.
-wait_checkpoint() {
-  local i s
-  for i in $(seq 1 50); do
-    s=$(curl -s --max-time 5 "$KILN_SERVER/v1/audit/checkpoint" | sed -n 2p)
-    [ -n "$s" ] && [ "$s" -ge "$1" ] && return 0
-    sleep 0.2
-  done
-  return 1
-}
 
 # entries: the log's size in the (stopped kilnd's) database
 entries() { sqlite3 "$DATA/kiln.db" 'SELECT count(*) FROM audit_entries'; }

@@ -256,11 +256,7 @@ check "in block mode with the suggested allowlist, the same build gets through" 
 
 # The audit log (docs/audit.md): refused attempts and policy loads, once
 # a checkpoint covers them (one is signed within a second).
-for _ in $(seq 1 50); do
-  [ "$(curl -s "$KILN_SERVER/v1/audit/checkpoint" | sed -n 2p)" -ge \
-    "$(sqlite3 "file:$DATA/kiln.db?mode=ro" 'SELECT count(*) FROM audit_entries')" ] 2>/dev/null && break
-  sleep 0.2
-done
+wait_audit_caught_up
 k "$ADMIN_TOKEN" audit show --json
 check "the audit log has a sandbox.violation for the refused egress" -- \
   grep -q '"kind":"sandbox.violation".*"violation":"egress".*"denied":[1-9]' "$WORK/out"

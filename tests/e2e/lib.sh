@@ -207,6 +207,24 @@ wait_state() {
   return 1
 }
 
+# wait_checkpoint N: until the served audit checkpoint covers at least N
+# entries (kilnd signs one within a second of new entries).
+wait_checkpoint() {
+  local i s
+  for i in $(seq 1 50); do
+    s=$(curl -s --max-time 5 "$KILN_SERVER/v1/audit/checkpoint" | sed -n 2p)
+    [ -n "$s" ] && [ "$s" -ge "$1" ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+# wait_audit_caught_up: until a checkpoint covers every entry the database
+# holds now (then `kiln audit show` lists them all).
+wait_audit_caught_up() {
+  wait_checkpoint "$(sqlite3 "file:$DATA/kiln.db?mode=ro" 'SELECT count(*) FROM audit_entries')"
+}
+
 # no_process MARKER [SECONDS]: no process whose command line holds MARKER
 # (within SECONDS).
 no_process() {

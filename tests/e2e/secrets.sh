@@ -221,11 +221,7 @@ k "$ADMIN_TOKEN" secret rm sec GONE
 check "secret rm of an unknown secret: exit 1" -- [ "$RC" -eq 1 ]
 
 # --- the audit log (docs/audit.md): names and versions, never values ----------------------
-for _ in $(seq 1 50); do
-  [ "$(curl -s "$KILN_SERVER/v1/audit/checkpoint" | sed -n 2p)" -ge \
-    "$(sqlite3 "file:$DATA/kiln.db?mode=ro" 'SELECT count(*) FROM audit_entries')" ] 2>/dev/null && break
-  sleep 0.2
-done
+wait_audit_caught_up
 k "$ADMIN_TOKEN" audit show --json
 check "audit: secret.set, secret.granted and secret.removed are recorded" -- \
   sh -c "grep -q '\"kind\":\"secret.set\".*\"secret\":\"TOKEN\"' '$WORK/out' &&

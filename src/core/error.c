@@ -38,6 +38,21 @@ int kiln_error_set(struct kiln_error **err, int errnum, const char *fmt, ...)
 	return -1;
 }
 
+int kiln_error_set_code(struct kiln_error **err, int code, const char *fmt, ...)
+{
+	char msg[KILN_ERROR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	kiln_error_set(err, 0, "%s", msg);
+	/* Not the static out-of-memory error, which keeps its ENOMEM. */
+	if (err != NULL && *err != NULL && *err != &oom_error)
+		(*err)->code = code;
+	return -1;
+}
+
 int kiln_error_prefix(struct kiln_error **err, const char *fmt, ...)
 {
 	char ctx[KILN_ERROR_MAX];

@@ -34,6 +34,11 @@ struct kiln_error {
 int kiln_error_set(struct kiln_error **err, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The same with an errno-style code for callers to branch on, but a
+ * message that stands on its own (no strerror text appended). */
+int kiln_error_set_code(struct kiln_error **err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Prepend "context: " to the stored error. Always returns -1. */
 int kiln_error_prefix(struct kiln_error **err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -457,25 +457,6 @@ static void printable_list(const char *list, char *buf, size_t cap)
 		snprintf(buf, cap, "(none)");
 }
 
-/* An error whose message stands on its own (no strerror suffix) but whose
- * code still tells callers the cause. */
-static int policy_error(struct kiln_error **err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int policy_error(struct kiln_error **err, int code, const char *fmt, ...)
-{
-	char msg[KILN_ERROR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	kiln_error_set(err, 0, "%s", msg);
-	/* Not the static out-of-memory error, which already has a code. */
-	if (err != NULL && *err != NULL && (*err)->code == 0)
-		(*err)->code = code;
-	return -1;
-}
-
 int kiln_cgroup_choose(const struct kiln_cgroup_layout *l, unsigned need,
 		       const char *v2_controllers, struct kiln_error **err)
 {
@@ -495,13 +476,13 @@ int kiln_cgroup_choose(const struct kiln_cgroup_layout *l, unsigned need,
 		return 1;
 	if (l->v2_dir != NULL && m2 == 0) {
 		if (need != 0 && v2_controllers == NULL)
-			return policy_error(err, ENOTSUP,
-					    "cgroup v2 at %s: cannot read cgroup.controllers",
-					    l->v2_dir);
+			return kiln_error_set_code(
+				err, ENOTSUP, "cgroup v2 at %s: cannot read cgroup.controllers",
+				l->v2_dir);
 		return 2;
 	}
 	if (l->v2_dir == NULL && need == 0 && v1set == 0)
-		return policy_error(
+		return kiln_error_set_code(
 			err, ENOTSUP,
 			"no cgroup hierarchy shows this process's cgroup "
 			"(neither cgroup v1 memory/pids nor cgroup2 in /proc/self/mountinfo); "
@@ -511,13 +492,13 @@ int kiln_cgroup_choose(const struct kiln_cgroup_layout *l, unsigned need,
 		if (!(m1 & m2 & KILN_CG_BIT(c)))
 			continue;
 		if (l->v2_dir == NULL)
-			return policy_error(
+			return kiln_error_set_code(
 				err, ENOTSUP,
 				"controller '%s' is not available: it is not mounted as "
 				"cgroup v1 and no cgroup2 mount shows this process's "
 				"cgroup; mount cgroup2 on /sys/fs/cgroup with '%s' enabled",
 				ctrl_names[c], ctrl_names[c]);
-		return policy_error(
+		return kiln_error_set_code(
 			err, ENOTSUP,
 			"cgroup v2 at %s: controller '%s' is not available "
 			"(cgroup.controllers: %s) and it is not mounted as cgroup v1; "
@@ -534,17 +515,19 @@ int kiln_cgroup_choose(const struct kiln_cgroup_layout *l, unsigned need,
 		for (c2 = 0; c2 < KILN_CG_NCTRL; c2++)
 			if (m2 & KILN_CG_BIT(c2))
 				break;
-		return policy_error(err, ENOTSUP,
-				    "controller '%s' is not mounted as cgroup v1 and "
-				    "controller '%s' is not available in cgroup v2 at %s "
-				    "(cgroup.controllers: %s); kiln needs all of its controllers "
-				    "in one hierarchy",
-				    ctrl_names[c], c2 < KILN_CG_NCTRL ? ctrl_names[c2] : "?",
-				    l->v2_dir ? l->v2_dir : "(none)", avail);
+		return kiln_error_set_code(
+			err, ENOTSUP,
+			"controller '%s' is not mounted as cgroup v1 and "
+			"controller '%s' is not available in cgroup v2 at %s "
+			"(cgroup.controllers: %s); kiln needs all of its controllers "
+			"in one hierarchy",
+			ctrl_names[c], c2 < KILN_CG_NCTRL ? ctrl_names[c2] : "?",
+			l->v2_dir ? l->v2_dir : "(none)", avail);
 	}
-	return policy_error(err, ENOTSUP,
-			    "cgroup v1 has neither the memory nor the pids controller mounted and "
-			    "no usable cgroup2 mount shows this process's cgroup");
+	return kiln_error_set_code(
+		err, ENOTSUP,
+		"cgroup v1 has neither the memory nor the pids controller mounted and "
+		"no usable cgroup2 mount shows this process's cgroup");
 }
 
 /* ======================================================================
@@ -1183,7 +1166,7 @@ static int check_no_swap(const char *where, const char *file, struct kiln_error 
 					 "cannot be checked",
 					 where, file);
 	if (kiln_cgroup_swap_active(swaps))
-		return policy_error(
+		return kiln_error_set_code(
 			err, ENOTSUP,
 			"%s has no %s: the kernel does not account swap to cgroups "
 			"while swap is active, so the memory limit would not cover "

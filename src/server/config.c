@@ -191,24 +191,6 @@ static int listen_parse(const char *hp, char **host_out, unsigned *port_out, cha
 	return 0;
 }
 
-static int config_error(struct kiln_error **err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* kiln_error_set with a code but without ": strerror" appended. */
-static int config_error(struct kiln_error **err, int code, const char *fmt, ...)
-{
-	char buf[KILN_ERROR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	kiln_error_set(err, 0, "%s", buf);
-	if (err != NULL && *err != NULL && (*err)->code == 0)
-		(*err)->code = code;
-	return -1;
-}
-
 int kiln_config_set_listen(struct kiln_config *c, const char *hostport, struct kiln_error **err)
 {
 	char msg[256], q[80];
@@ -216,10 +198,10 @@ int kiln_config_set_listen(struct kiln_config *c, const char *hostport, struct k
 	unsigned port = 0;
 
 	if (hostport == NULL)
-		return config_error(err, EINVAL, "listen: no address");
+		return kiln_error_set_code(err, EINVAL, "listen: no address");
 	if (listen_parse(hostport, &host, &port, msg, sizeof(msg)) < 0) {
 		kiln_yaml_quote(q, sizeof(q), hostport, strlen(hostport));
-		return config_error(err, EINVAL, "listen '%s': %s", q, msg);
+		return kiln_error_set_code(err, EINVAL, "listen '%s': %s", q, msg);
 	}
 	free(c->listen_host);
 	c->listen_host = host;
@@ -589,7 +571,7 @@ int kiln_config_parse(const char *file, const char *text, size_t len, struct kil
 	if (c->data == NULL || c->listen_host == NULL)
 		return kiln_error_set(err, ENOMEM, "%s: configuration defaults", f);
 	if (text == NULL && len != 0)
-		return config_error(err, EINVAL, "%s: no text", f);
+		return kiln_error_set_code(err, EINVAL, "%s: no text", f);
 	if (kiln_yaml_load(text ? text : "", len, CONFIG_MAX_BYTES, &root, &e) < 0)
 		goto out;
 	/* An empty file (or only comments) keeps every default. */
@@ -627,9 +609,9 @@ out:
 		free_unshared(&t, c);
 		kiln_yaml_clamp(text ? text : "", len, &e);
 		if (e.line > 0)
-			return config_error(err, EINVAL, "%s:%d:%d: %s", f, e.line, e.column,
-					    e.message);
-		return config_error(err, EINVAL, "%s: %s", f, e.message);
+			return kiln_error_set_code(err, EINVAL, "%s:%d:%d: %s", f, e.line, e.column,
+						   e.message);
+		return kiln_error_set_code(err, EINVAL, "%s: %s", f, e.message);
 	}
 	return 0;
 }

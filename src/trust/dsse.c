@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* DSSE envelopes with Ed25519: see dsse.h. */
-#include "trust/fail.h"
 #include "trust/dsse.h"
 
 #include <errno.h>
@@ -89,7 +88,7 @@ json_t *kiln_dsse_sign(const char *type, const void *body, size_t len, const uin
 	json_t *env;
 
 	if (pae == NULL) {
-		kiln_trust_fail(err, ENOMEM, "DSSE");
+		kiln_error_set_code(err, ENOMEM, "DSSE");
 		return NULL;
 	}
 	crypto_sign_detached(sig, NULL, (const uint8_t *)pae, plen, sk);
@@ -105,7 +104,7 @@ json_t *kiln_dsse_sign(const char *type, const void *body, size_t len, const uin
 	free(b_body);
 	free(b_sig);
 	if (env == NULL)
-		kiln_trust_fail(err, ENOMEM, "DSSE envelope");
+		kiln_error_set_code(err, ENOMEM, "DSSE envelope");
 	return env;
 }
 
@@ -124,27 +123,27 @@ int kiln_dsse_verify(const char *text, size_t len, const uint8_t pk[32], char **
 	*body = NULL;
 	*type = NULL;
 	if (len > ENVELOPE_MAX)
-		return kiln_trust_fail(err, EINVAL, "envelope: larger than 64M");
+		return kiln_error_set_code(err, EINVAL, "envelope: larger than 64M");
 	env = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (env == NULL)
-		return kiln_trust_fail(err, EINVAL, "envelope: not JSON (line %d: %s)", je.line,
-				       je.text);
+		return kiln_error_set_code(err, EINVAL, "envelope: not JSON (line %d: %s)", je.line,
+					   je.text);
 	payload = json_string_value(json_object_get(env, "payload"));
 	ptype = json_string_value(json_object_get(env, "payloadType"));
 	sigs = json_object_get(env, "signatures");
 	if (!json_is_object(env) || payload == NULL || ptype == NULL || !json_is_array(sigs)) {
-		kiln_trust_fail(err, EINVAL,
-				"envelope: not a DSSE envelope (needs payload, payloadType and "
-				"signatures)");
+		kiln_error_set_code(err, EINVAL,
+				    "envelope: not a DSSE envelope (needs payload, payloadType and "
+				    "signatures)");
 		goto out;
 	}
 	if (json_array_size(sigs) == 0) {
-		kiln_trust_fail(err, ENOKEY, "envelope: has no signatures");
+		kiln_error_set_code(err, ENOKEY, "envelope: has no signatures");
 		goto out;
 	}
 	bin = b64_decode(payload, &blen);
 	if (bin == NULL) {
-		kiln_trust_fail(err, EINVAL, "envelope: payload is not base64");
+		kiln_error_set_code(err, EINVAL, "envelope: payload is not base64");
 		goto out;
 	}
 	kiln_ed25519_keyid(pk, keyid);
@@ -171,20 +170,21 @@ int kiln_dsse_verify(const char *text, size_t len, const uint8_t pk[32], char **
 	}
 	if (!ok) {
 		if (ours)
-			kiln_trust_fail(err, EBADMSG,
-					"signature: the signature by key %.16s... does not verify "
-					"(the payload or the signature was changed)",
-					keyid);
+			kiln_error_set_code(
+				err, EBADMSG,
+				"signature: the signature by key %.16s... does not verify "
+				"(the payload or the signature was changed)",
+				keyid);
 		else
-			kiln_trust_fail(err, ENOKEY,
-					"signature: the envelope is not signed by key %.16s... "
-					"(another key, or forged)",
-					keyid);
+			kiln_error_set_code(err, ENOKEY,
+					    "signature: the envelope is not signed by key %.16s... "
+					    "(another key, or forged)",
+					    keyid);
 		goto out;
 	}
 	*type = strdup(ptype);
 	if (*type == NULL) {
-		kiln_trust_fail(err, ENOMEM, "envelope");
+		kiln_error_set_code(err, ENOMEM, "envelope");
 		goto out;
 	}
 	*body = (char *)bin;

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The submission manifest: see manifest.h and docs/signing.md. */
-#include "trust/fail.h"
 #include "trust/manifest.h"
 
 #include <errno.h>
@@ -70,14 +69,14 @@ int kiln_manifest_parse(const char *text, size_t len, struct kiln_manifest *m,
 
 	memset(m, 0, sizeof(*m));
 	if (len > KILN_MANIFEST_MAX)
-		return kiln_trust_fail(err, EINVAL, "manifest: larger than %d bytes",
-				       KILN_MANIFEST_MAX);
+		return kiln_error_set_code(err, EINVAL, "manifest: larger than %d bytes",
+					   KILN_MANIFEST_MAX);
 	for (int line = 0; line < 6; line++) {
 		const char *p = text + pos, *nl = memchr(p, '\n', len - pos);
 		size_t n, k;
 
 		if (nl == NULL)
-			return kiln_trust_fail(
+			return kiln_error_set_code(
 				err, EINVAL, "manifest: line %d missing or not ended by a newline",
 				line + 1);
 		n = (size_t)(nl - p);
@@ -85,28 +84,29 @@ int kiln_manifest_parse(const char *text, size_t len, struct kiln_manifest *m,
 		if (line == 0) {
 			if (n != strlen(KILN_MANIFEST_HEAD) ||
 			    memcmp(p, KILN_MANIFEST_HEAD, n) != 0)
-				return kiln_trust_fail(err, EINVAL, "manifest: line 1 must be '%s'",
-						       KILN_MANIFEST_HEAD);
+				return kiln_error_set_code(err, EINVAL,
+							   "manifest: line 1 must be '%s'",
+							   KILN_MANIFEST_HEAD);
 			continue;
 		}
 		k = strlen(keys[line]);
 		if (n < k || memcmp(p, keys[line], k) != 0)
-			return kiln_trust_fail(err, EINVAL,
-					       "manifest: line %d must start with '%s'", line + 1,
-					       keys[line]);
+			return kiln_error_set_code(err, EINVAL,
+						   "manifest: line %d must start with '%s'",
+						   line + 1, keys[line]);
 		p += k;
 		n -= k;
 		switch (line) {
 		case 1:
 			if (!project_ok(p, n))
-				return kiln_trust_fail(err, EINVAL,
-						       "manifest: line 2: not a project name");
+				return kiln_error_set_code(err, EINVAL,
+							   "manifest: line 2: not a project name");
 			memcpy(m->project, p, n);
 			break;
 		case 2:
 		case 3:
 			if (n != 64 || !lower_hex(p, n))
-				return kiln_trust_fail(
+				return kiln_error_set_code(
 					err, EINVAL,
 					"manifest: line %d: expected 64 lowercase hex "
 					"digits",
@@ -115,7 +115,7 @@ int kiln_manifest_parse(const char *text, size_t len, struct kiln_manifest *m,
 			break;
 		case 4:
 			if (n < 32 || n > 128 || !lower_hex(p, n))
-				return kiln_trust_fail(
+				return kiln_error_set_code(
 					err, EINVAL,
 					"manifest: line 5: the nonce must be 32 to 128 "
 					"lowercase hex digits");
@@ -123,15 +123,16 @@ int kiln_manifest_parse(const char *text, size_t len, struct kiln_manifest *m,
 			break;
 		case 5:
 			if (parse_time(p, n, &m->created) < 0)
-				return kiln_trust_fail(err, EINVAL,
-						       "manifest: line 6: expected a UTC time like "
-						       "2026-12-07T13:00:00Z");
+				return kiln_error_set_code(
+					err, EINVAL,
+					"manifest: line 6: expected a UTC time like "
+					"2026-12-07T13:00:00Z");
 			break;
 		default: break;
 		}
 	}
 	if (pos != len)
-		return kiln_trust_fail(err, EINVAL, "manifest: text after line 6");
+		return kiln_error_set_code(err, EINVAL, "manifest: text after line 6");
 	return 0;
 }
 

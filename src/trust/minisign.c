@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* minisign keys and signatures: see minisign.h for the formats. */
-#include "trust/fail.h"
 #include "trust/minisign.h"
 
 #include <errno.h>
@@ -106,24 +105,24 @@ int kiln_minisign_pk_parse(const char *text, size_t len, struct kiln_minisign_pk
 	int i = 0;
 
 	if (n < 1 || n > 2)
-		return kiln_trust_fail(err, EINVAL,
-				       "not a minisign public key (expected a .pub file or its "
-				       "base64 line)");
+		return kiln_error_set_code(err, EINVAL,
+					   "not a minisign public key (expected a .pub file or its "
+					   "base64 line)");
 	if (has_prefix(&l[0], UNTRUSTED_PREFIX)) {
 		if (n != 2)
-			return kiln_trust_fail(err, EINVAL, "minisign public key: no key line");
+			return kiln_error_set_code(err, EINVAL, "minisign public key: no key line");
 		i = 1;
 	} else if (n != 1) {
-		return kiln_trust_fail(err, EINVAL,
-				       "minisign public key: expected 'untrusted comment:' first");
+		return kiln_error_set_code(
+			err, EINVAL, "minisign public key: expected 'untrusted comment:' first");
 	}
 	if (!b64_exact(&l[i], raw, sizeof(raw)))
-		return kiln_trust_fail(err, EINVAL,
-				       "minisign public key: not 56 characters of base64 for "
-				       "42 bytes");
+		return kiln_error_set_code(err, EINVAL,
+					   "minisign public key: not 56 characters of base64 for "
+					   "42 bytes");
 	if (raw[0] != 'E' || raw[1] != 'd')
-		return kiln_trust_fail(err, EINVAL,
-				       "minisign public key: unknown algorithm (expected Ed)");
+		return kiln_error_set_code(err, EINVAL,
+					   "minisign public key: unknown algorithm (expected Ed)");
 	memcpy(pk->keynum, raw + 2, 8);
 	memcpy(pk->pk, raw + 10, 32);
 	return 0;
@@ -166,14 +165,15 @@ static int sk_raw(const char *text, size_t len, uint8_t raw[SK_BYTES], struct ki
 	int n = split_lines(text, len, l, 3);
 
 	if (n != 2 || !has_prefix(&l[0], UNTRUSTED_PREFIX) || !b64_exact(&l[1], raw, SK_BYTES))
-		return kiln_trust_fail(err, EINVAL,
-				       "not a minisign secret key (expected 'untrusted comment:' "
-				       "and a base64 line of 158 bytes)");
+		return kiln_error_set_code(
+			err, EINVAL,
+			"not a minisign secret key (expected 'untrusted comment:' "
+			"and a base64 line of 158 bytes)");
 	if (memcmp(raw, "Ed", 2) != 0 || memcmp(raw + 4, "B2", 2) != 0)
-		return kiln_trust_fail(err, EINVAL,
-				       "minisign secret key: unknown algorithms (expected Ed, B2)");
+		return kiln_error_set_code(
+			err, EINVAL, "minisign secret key: unknown algorithms (expected Ed, B2)");
 	if (memcmp(raw + 2, "Sc", 2) != 0 && memcmp(raw + 2, "\0\0", 2) != 0)
-		return kiln_trust_fail(
+		return kiln_error_set_code(
 			err, EINVAL,
 			"minisign secret key: unknown key derivation (expected Sc or "
 			"none)");
@@ -212,20 +212,21 @@ int kiln_minisign_sk_parse(const char *text, size_t len, const char *password,
 		uint8_t stream[104];
 
 		if (password == NULL) {
-			r = kiln_trust_fail(err, EACCES,
-					    "the minisign secret key is encrypted: a password is "
-					    "needed");
+			r = kiln_error_set_code(
+				err, EACCES,
+				"the minisign secret key is encrypted: a password is "
+				"needed");
 			goto out;
 		}
 		if (ops > SCRYPT_OPS_MAX || mem > SCRYPT_MEM_MAX) {
-			r = kiln_trust_fail(err, EINVAL,
-					    "minisign secret key: scrypt parameters too large");
+			r = kiln_error_set_code(err, EINVAL,
+						"minisign secret key: scrypt parameters too large");
 			goto out;
 		}
 		if (crypto_pwhash_scryptsalsa208sha256(stream, sizeof(stream), password,
 						       strlen(password), raw + 6,
 						       (unsigned long long)ops, (size_t)mem) != 0) {
-			r = kiln_trust_fail(err, ENOMEM, "minisign secret key: scrypt failed");
+			r = kiln_error_set_code(err, ENOMEM, "minisign secret key: scrypt failed");
 			goto out;
 		}
 		for (size_t i = 0; i < sizeof(stream); i++)
@@ -235,9 +236,9 @@ int kiln_minisign_sk_parse(const char *text, size_t len, const char *password,
 	sk_chk(secret, secret + 8, chk);
 	if (sodium_memcmp(chk, secret + 72, 32) != 0 &&
 	    (encrypted || sodium_memcmp(zero, secret + 72, 32) != 0)) {
-		r = kiln_trust_fail(err, EACCES,
-				    encrypted ? "wrong password for the minisign secret key"
-					      : "minisign secret key: bad checksum");
+		r = kiln_error_set_code(err, EACCES,
+					encrypted ? "wrong password for the minisign secret key"
+						  : "minisign secret key: bad checksum");
 		goto out;
 	}
 	/* The public half stored in sk must belong to its seed. */
@@ -248,8 +249,8 @@ int kiln_minisign_sk_parse(const char *text, size_t len, const char *password,
 		crypto_sign_seed_keypair(seedpk, seedsk, secret + 8);
 		sodium_memzero(seedsk, sizeof(seedsk));
 		if (sodium_memcmp(seedpk, pub, 32) != 0) {
-			r = kiln_trust_fail(err, EINVAL,
-					    "minisign secret key: inconsistent key material");
+			r = kiln_error_set_code(err, EINVAL,
+						"minisign secret key: inconsistent key material");
 			goto out;
 		}
 	}
@@ -284,7 +285,7 @@ int kiln_minisign_keygen(struct kiln_minisign_pk *pk, struct kiln_minisign_sk *s
 
 	*pk_text = *sk_text = NULL;
 	if (sodium_init() < 0)
-		return kiln_trust_fail(err, 0, "libsodium failed to initialise");
+		return kiln_error_set_code(err, 0, "libsodium failed to initialise");
 	randombytes_buf(sk->keynum, 8);
 	crypto_sign_keypair(pk->pk, sk->sk);
 	memcpy(pk->keynum, sk->keynum, 8);
@@ -300,7 +301,7 @@ int kiln_minisign_keygen(struct kiln_minisign_pk *pk, struct kiln_minisign_sk *s
 	pkb64 = b64_new(pkraw, sizeof(pkraw));
 	sodium_memzero(raw, sizeof(raw));
 	if (b64 == NULL || pkb64 == NULL) {
-		kiln_trust_fail(err, ENOMEM, "keygen");
+		kiln_error_set_code(err, ENOMEM, "keygen");
 		goto out;
 	}
 	kiln_minisign_keyid(pk->keynum, id);
@@ -308,7 +309,7 @@ int kiln_minisign_keygen(struct kiln_minisign_pk *pk, struct kiln_minisign_sk *s
 	*sk_text = malloc(n);
 	*pk_text = malloc(strlen(pkb64) + 128);
 	if (*sk_text == NULL || *pk_text == NULL) {
-		kiln_trust_fail(err, ENOMEM, "keygen");
+		kiln_error_set_code(err, ENOMEM, "keygen");
 		goto out;
 	}
 	snprintf(*sk_text, n, "untrusted comment: kiln secret key %s (not encrypted)\n%s\n", id,
@@ -340,34 +341,35 @@ int kiln_minisign_sig_parse(const char *text, size_t len, struct kiln_minisign_s
 
 	memset(sig, 0, sizeof(*sig));
 	if (n != 4)
-		return kiln_trust_fail(err, EINVAL,
-				       "not a minisign signature (expected 4 lines: untrusted "
-				       "comment, signature, trusted comment, global signature)");
+		return kiln_error_set_code(
+			err, EINVAL,
+			"not a minisign signature (expected 4 lines: untrusted "
+			"comment, signature, trusted comment, global signature)");
 	if (!has_prefix(&l[0], UNTRUSTED_PREFIX) ||
 	    l[0].n > strlen(UNTRUSTED_PREFIX) + KILN_MINISIGN_COMMENT_MAX)
-		return kiln_trust_fail(
+		return kiln_error_set_code(
 			err, EINVAL, "minisign signature: line 1 must be 'untrusted comment: ...'");
 	if (!b64_exact(&l[1], raw, sizeof(raw)))
-		return kiln_trust_fail(err, EINVAL,
-				       "minisign signature: line 2 is not base64 of 74 bytes");
+		return kiln_error_set_code(err, EINVAL,
+					   "minisign signature: line 2 is not base64 of 74 bytes");
 	if (memcmp(raw, "ED", 2) == 0)
 		sig->prehashed = true;
 	else if (memcmp(raw, "Ed", 2) != 0)
-		return kiln_trust_fail(err, EINVAL,
-				       "minisign signature: unknown algorithm (expected ED or Ed)");
+		return kiln_error_set_code(
+			err, EINVAL, "minisign signature: unknown algorithm (expected ED or Ed)");
 	memcpy(sig->keynum, raw + 2, 8);
 	memcpy(sig->sig, raw + 10, 64);
 	if (!has_prefix(&l[2], TRUSTED_PREFIX))
-		return kiln_trust_fail(err, EINVAL,
-				       "minisign signature: line 3 must be 'trusted comment: ...'");
+		return kiln_error_set_code(
+			err, EINVAL, "minisign signature: line 3 must be 'trusted comment: ...'");
 	tn = l[2].n - plen;
 	if (tn > KILN_MINISIGN_TRUSTED_MAX || memchr(l[2].p + plen, '\0', tn) != NULL)
-		return kiln_trust_fail(err, EINVAL, "minisign signature: bad trusted comment");
+		return kiln_error_set_code(err, EINVAL, "minisign signature: bad trusted comment");
 	memcpy(sig->trusted, l[2].p + plen, tn);
 	sig->trusted[tn] = '\0';
 	if (!b64_exact(&l[3], sig->global_sig, 64))
-		return kiln_trust_fail(err, EINVAL,
-				       "minisign signature: line 4 is not base64 of 64 bytes");
+		return kiln_error_set_code(err, EINVAL,
+					   "minisign signature: line 4 is not base64 of 64 bytes");
 	return 0;
 }
 
@@ -388,15 +390,16 @@ int kiln_minisign_sign(const struct kiln_minisign_sk *sk, const void *msg, size_
 	*out = NULL;
 	if (tn > KILN_MINISIGN_TRUSTED_MAX || strchr(trusted, '\n') != NULL ||
 	    strchr(trusted, '\r') != NULL)
-		return kiln_trust_fail(err, EINVAL, "trusted comment: one line of at most %d bytes",
-				       KILN_MINISIGN_TRUSTED_MAX);
+		return kiln_error_set_code(err, EINVAL,
+					   "trusted comment: one line of at most %d bytes",
+					   KILN_MINISIGN_TRUSTED_MAX);
 	prehash(msg, len, h);
 	memcpy(raw, "ED", 2);
 	memcpy(raw + 2, sk->keynum, 8);
 	crypto_sign_detached(raw + 10, NULL, h, sizeof(h), sk->sk);
 	gm = malloc(64 + tn);
 	if (gm == NULL)
-		return kiln_trust_fail(err, ENOMEM, "sign");
+		return kiln_error_set_code(err, ENOMEM, "sign");
 	memcpy(gm, raw + 10, 64);
 	memcpy(gm + 64, trusted, tn);
 	crypto_sign_detached(global, NULL, gm, 64 + tn, sk->sk);
@@ -413,7 +416,7 @@ int kiln_minisign_sign(const struct kiln_minisign_sk *sk, const void *msg, size_
 			 b1, trusted, b2);
 	free(b1);
 	free(b2);
-	return *out != NULL ? 0 : kiln_trust_fail(err, ENOMEM, "sign");
+	return *out != NULL ? 0 : kiln_error_set_code(err, ENOMEM, "sign");
 }
 
 int kiln_minisign_verify(const struct kiln_minisign_pk *pk, const struct kiln_minisign_sig *sig,
@@ -429,8 +432,8 @@ int kiln_minisign_verify(const struct kiln_minisign_pk *pk, const struct kiln_mi
 
 		kiln_minisign_keyid(sig->keynum, a);
 		kiln_minisign_keyid(pk->keynum, b);
-		return kiln_trust_fail(err, ENOKEY,
-				       "signature made by key %s, not by the key %s given", a, b);
+		return kiln_error_set_code(
+			err, ENOKEY, "signature made by key %s, not by the key %s given", a, b);
 	}
 	if (sig->prehashed) {
 		prehash(msg, len, h);
@@ -439,16 +442,16 @@ int kiln_minisign_verify(const struct kiln_minisign_pk *pk, const struct kiln_mi
 		ok = crypto_sign_verify_detached(sig->sig, msg, len, pk->pk) == 0;
 	}
 	if (!ok)
-		return kiln_trust_fail(err, EBADMSG, "the signature does not verify");
+		return kiln_error_set_code(err, EBADMSG, "the signature does not verify");
 	gm = malloc(64 + tn);
 	if (gm == NULL)
-		return kiln_trust_fail(err, ENOMEM, "verify");
+		return kiln_error_set_code(err, ENOMEM, "verify");
 	memcpy(gm, sig->sig, 64);
 	memcpy(gm + 64, sig->trusted, tn);
 	ok = crypto_sign_verify_detached(sig->global_sig, gm, 64 + tn, pk->pk) == 0;
 	free(gm);
 	if (!ok)
-		return kiln_trust_fail(err, EKEYREJECTED,
-				       "the trusted comment's signature does not verify");
+		return kiln_error_set_code(err, EKEYREJECTED,
+					   "the trusted comment's signature does not verify");
 	return 0;
 }

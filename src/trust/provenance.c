@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* SLSA Provenance v1 statements: see provenance.h and docs/provenance.md. */
-#include "trust/fail.h"
 #include "trust/provenance.h"
 
 #include <errno.h>
@@ -81,7 +80,7 @@ json_t *kiln_provenance_statement(const struct kiln_prov_input *in, struct kiln_
 			"outcome", json_string(in->outcome));
 	return st;
 oom:
-	kiln_trust_fail(err, ENOMEM, "provenance statement");
+	kiln_error_set_code(err, ENOMEM, "provenance statement");
 	return NULL;
 }
 
@@ -106,10 +105,12 @@ static int need(const json_t *root, const char *path, json_type type, bool requi
 	const json_t *v = field(root, path);
 
 	if (v == NULL)
-		return required ? kiln_trust_fail(err, EINVAL, "provenance: %s is missing", path)
-				: 0;
+		return required
+			       ? kiln_error_set_code(err, EINVAL, "provenance: %s is missing", path)
+			       : 0;
 	if (json_typeof(v) != type)
-		return kiln_trust_fail(err, EINVAL, "provenance: %s must be %s", path, names[type]);
+		return kiln_error_set_code(err, EINVAL, "provenance: %s must be %s", path,
+					   names[type]);
 	return 0;
 }
 
@@ -119,12 +120,12 @@ static int digest_set_ok(const json_t *d, const char *what, struct kiln_error **
 	json_t *v;
 
 	if (!json_is_object(d) || json_object_size(d) == 0)
-		return kiln_trust_fail(err, EINVAL,
-				       "provenance: %s.digest must be a non-empty object", what);
+		return kiln_error_set_code(
+			err, EINVAL, "provenance: %s.digest must be a non-empty object", what);
 	json_object_foreach((json_t *)d, k, v)
 	{
 		if (!json_is_string(v))
-			return kiln_trust_fail(
+			return kiln_error_set_code(
 				err, EINVAL, "provenance: %s.digest.%s must be a string", what, k);
 	}
 	return 0;
@@ -143,16 +144,16 @@ static int descriptors_ok(const json_t *a, const char *what, struct kiln_error *
 			     *ct = json_object_get(d, "content"), *nm = json_object_get(d, "name");
 
 		if (!json_is_object(d))
-			return kiln_trust_fail(err, EINVAL, "provenance: %s[%zu] must be an object",
-					       what, i);
+			return kiln_error_set_code(
+				err, EINVAL, "provenance: %s[%zu] must be an object", what, i);
 		if (uri == NULL && dg == NULL && ct == NULL)
-			return kiln_trust_fail(err, EINVAL,
-					       "provenance: %s[%zu] needs uri, digest or content",
-					       what, i);
+			return kiln_error_set_code(
+				err, EINVAL, "provenance: %s[%zu] needs uri, digest or content",
+				what, i);
 		if ((uri != NULL && !json_is_string(uri)) || (nm != NULL && !json_is_string(nm)))
-			return kiln_trust_fail(err, EINVAL,
-					       "provenance: %s[%zu]: uri and name must be strings",
-					       what, i);
+			return kiln_error_set_code(
+				err, EINVAL, "provenance: %s[%zu]: uri and name must be strings",
+				what, i);
 		if (dg != NULL && digest_set_ok(dg, what, err) < 0)
 			return -1;
 	}
@@ -167,7 +168,8 @@ int kiln_provenance_schema_check(const json_t *st, struct kiln_error **err)
 	size_t i;
 
 	if (!json_is_object(st))
-		return kiln_trust_fail(err, EINVAL, "provenance: the statement is not an object");
+		return kiln_error_set_code(err, EINVAL,
+					   "provenance: the statement is not an object");
 	if (need(st, "_type", JSON_STRING, true, err) < 0 ||
 	    need(st, "subject", JSON_ARRAY, true, err) < 0 ||
 	    need(st, "predicateType", JSON_STRING, true, err) < 0 ||
@@ -175,20 +177,20 @@ int kiln_provenance_schema_check(const json_t *st, struct kiln_error **err)
 		return -1;
 	t = json_string_value(json_object_get(st, "_type"));
 	if (strcmp(t, KILN_INTOTO_STATEMENT_TYPE) != 0)
-		return kiln_trust_fail(err, EINVAL, "provenance: _type is not %s",
-				       KILN_INTOTO_STATEMENT_TYPE);
+		return kiln_error_set_code(err, EINVAL, "provenance: _type is not %s",
+					   KILN_INTOTO_STATEMENT_TYPE);
 	t = json_string_value(json_object_get(st, "predicateType"));
 	if (strcmp(t, KILN_SLSA_PREDICATE_TYPE) != 0)
-		return kiln_trust_fail(err, EINVAL, "provenance: predicateType is not %s",
-				       KILN_SLSA_PREDICATE_TYPE);
+		return kiln_error_set_code(err, EINVAL, "provenance: predicateType is not %s",
+					   KILN_SLSA_PREDICATE_TYPE);
 	subj = json_object_get(st, "subject");
 	if (json_array_size(subj) == 0)
-		return kiln_trust_fail(err, EINVAL, "provenance: subject is empty");
+		return kiln_error_set_code(err, EINVAL, "provenance: subject is empty");
 	json_array_foreach((json_t *)subj, i, s)
 	{
 		if (!json_is_object(s) || !json_is_string(json_object_get(s, "name")))
-			return kiln_trust_fail(err, EINVAL,
-					       "provenance: subject[%zu].name must be a string", i);
+			return kiln_error_set_code(
+				err, EINVAL, "provenance: subject[%zu].name must be a string", i);
 		if (digest_set_ok(json_object_get(s, "digest"), "subject", err) < 0)
 			return -1;
 	}
@@ -236,10 +238,11 @@ int kiln_provenance_check(const json_t *st, const struct kiln_prov_artifact *art
 				found = true;
 		}
 		if (!found)
-			return kiln_trust_fail(err, EINVAL,
-					       "subject: %s (sha256 %s) is not a subject of this "
-					       "provenance",
-					       artifacts[a].name, artifacts[a].sha256);
+			return kiln_error_set_code(
+				err, EINVAL,
+				"subject: %s (sha256 %s) is not a subject of this "
+				"provenance",
+				artifacts[a].name, artifacts[a].sha256);
 	}
 	if (x == NULL)
 		return 0;
@@ -247,14 +250,14 @@ int kiln_provenance_check(const json_t *st, const struct kiln_prov_artifact *art
 		v = json_string_value(
 			field(st, "predicate.buildDefinition.externalParameters.project"));
 		if (v == NULL || strcmp(v, x->project) != 0)
-			return kiln_trust_fail(
+			return kiln_error_set_code(
 				err, EINVAL, "project: the provenance names project '%s', not '%s'",
 				v ? v : "(none)", x->project);
 	}
 	if (x->builder_id != NULL) {
 		v = json_string_value(field(st, "predicate.runDetails.builder.id"));
 		if (v == NULL || strcmp(v, x->builder_id) != 0)
-			return kiln_trust_fail(
+			return kiln_error_set_code(
 				err, EINVAL, "builder: the provenance names builder '%s', not '%s'",
 				v ? v : "(none)", x->builder_id);
 	}
@@ -266,7 +269,7 @@ int kiln_provenance_check(const json_t *st, const struct kiln_prov_artifact *art
 		v = json_string_value(field(
 			st, "predicate.buildDefinition.externalParameters.sourceDigest.sha256"));
 		if (v == NULL || strcmp(v, want) != 0)
-			return kiln_trust_fail(
+			return kiln_error_set_code(
 				err, EINVAL,
 				"source-digest: the provenance names source sha256:%s, "
 				"not sha256:%s",

@@ -733,6 +733,11 @@ static void test_error(void)
 	is_str(err ? err->msg : NULL, "plain 42", "errnum 0 appends nothing");
 	is_int(err ? err->code : -1, 0, "code is 0");
 	kiln_error_free(&err);
+	r = kiln_error_set_code(&err, EINVAL, "bad %s", "key");
+	ok(r == -1 && err != NULL, "kiln_error_set_code returns -1 and stores an error");
+	is_str(err ? err->msg : NULL, "bad key", "set_code: no strerror text appended");
+	is_int(err ? err->code : -1, EINVAL, "set_code: the code is kept");
+	kiln_error_free(&err);
 	ok(err == NULL, "kiln_error_free sets the pointer to NULL");
 
 	r = fail_with(&err, ENOSPC, "/var/lib/kiln/jobs/42");

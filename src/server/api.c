@@ -892,6 +892,7 @@ static int h_egress_suggest(struct kiln_req *r)
 	char *yaml = NULL;
 	size_t i, ylen = 0;
 	FILE *f;
+	bool truncated;
 	int ret;
 
 	if (!kiln_auth_project_ok(&r->auth, r->arg))
@@ -901,10 +902,15 @@ static int h_egress_suggest(struct kiln_req *r)
 		return ret;
 	if (!kiln_db_project_exists(db, r->arg))
 		return kiln_reply_error(r, 404, "not_found", "project '%s' does not exist", r->arg);
-	d = kiln_db_egress_destinations(db, r->arg, &err);
+	/* One more than a policy's allowlist may hold tells the answer was
+	 * cut there. */
+	d = kiln_db_egress_destinations(db, r->arg, KILN_POLICY_MAX_LIST + 1, &err);
 	if (d == NULL)
 		return reply_db_error(r, &err, "list egress destinations");
 	arr = json_object_get(d, "destinations");
+	truncated = json_array_size(arr) > KILN_POLICY_MAX_LIST;
+	if (truncated)
+		json_array_remove(arr, KILN_POLICY_MAX_LIST);
 	allow = json_array();
 	f = open_memstream(&yaml, &ylen);
 	if (allow == NULL || f == NULL) {
@@ -915,6 +921,11 @@ static int h_egress_suggest(struct kiln_req *r)
 		json_decref(d);
 		return kiln_reply_error(r, 500, "internal", "out of memory");
 	}
+	if (truncated)
+		fprintf(f,
+			"# more destinations were recorded than an allowlist may hold (%d): "
+			"only the first are listed\n",
+			KILN_POLICY_MAX_LIST);
 	fputs("network:\n  mode: allowlist\n  enforcement: block\n  allow:", f);
 	if (json_array_size(arr) == 0)
 		fputs(" []", f);
@@ -932,6 +943,7 @@ static int h_egress_suggest(struct kiln_req *r)
 	fclose(f);
 	json_object_set_new(d, "project", json_string(r->arg));
 	json_object_set_new(d, "allow", allow);
+	json_object_set_new(d, "truncated", json_boolean(truncated));
 	json_object_set_new(d, "policy", json_string(yaml ? yaml : ""));
 	free(yaml);
 	return kiln_reply_json(r, 200, d);

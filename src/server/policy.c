@@ -29,7 +29,7 @@
 #include "store/cas.h"
 #include "store/db.h"
 
-#define MAX_LIST     256
+#define MAX_LIST     KILN_POLICY_MAX_LIST
 #define MAX_FILES    4096
 #define HOST_MAX     253
 #define MINISIGN_LEN 42

@@ -34,6 +34,8 @@
 
 #define KILN_POLICY_DIGEST_MAX 72 /* "sha256:" + 64 hex + NUL */
 #define KILN_POLICY_MAX_BYTES  (256 * 1024)
+/* entries in a policy's lists (network.allow, signing.keys, images) */
+#define KILN_POLICY_MAX_LIST 256
 
 enum kiln_policy_backend { KILN_BACKEND_NAMESPACES, KILN_BACKEND_GVISOR };
 enum kiln_policy_netmode { KILN_NET_NONE, KILN_NET_ALLOWLIST };

@@ -1645,15 +1645,15 @@ static json_t *suggest_row(sqlite3_stmt *st)
 			 (json_int_t)sqlite3_column_int64(st, 3));
 }
 
-json_t *kiln_db_egress_destinations(struct kiln_db *db, const char *project,
+json_t *kiln_db_egress_destinations(struct kiln_db *db, const char *project, int limit,
 				    struct kiln_error **err)
 {
 	cleanup_stmt sqlite3_stmt *st =
 		query(db, err,
 		      "SELECT host, port, count(*), count(DISTINCT job_id) FROM egress"
 		      " WHERE project = ? AND kind IN ('connect', 'http') AND host != ''"
-		      " GROUP BY host, port ORDER BY host, port",
-		      "s", project);
+		      " GROUP BY host, port ORDER BY host, port LIMIT ?",
+		      "sI", project, (int64_t)limit);
 
 	return list_rows(db, st, "destinations", suggest_row, err);
 }

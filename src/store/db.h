@@ -192,11 +192,12 @@ json_t *kiln_db_artifacts_list(struct kiln_db *db, int64_t job, struct kiln_erro
  * seconds), kind, host, addr, port, allowed, reason, bytes_up, bytes_down,
  * duration_ms}, in one transaction. list: {"attempts": [...]} of a job,
  * in order. destinations: {"destinations": [{host, port, attempts, jobs}]},
- * what a project's builds asked the proxy for, for `kiln egress suggest`. */
+ * what a project's builds asked the proxy for, for `kiln egress suggest`,
+ * at most limit of them (by host, then port). */
 int kiln_db_egress_add(struct kiln_db *db, int64_t job, const char *project, json_t *attempts,
 		       struct kiln_error **err);
 json_t *kiln_db_egress_list(struct kiln_db *db, int64_t job, struct kiln_error **err);
-json_t *kiln_db_egress_destinations(struct kiln_db *db, const char *project,
+json_t *kiln_db_egress_destinations(struct kiln_db *db, const char *project, int limit,
 				    struct kiln_error **err);
 
 /* ---- policies and secrets (docs/policy.md) ---- */

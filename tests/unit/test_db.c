@@ -784,6 +784,46 @@ static void test_cancel_work(struct kiln_db *db)
 	kiln_error_free(&err);
 }
 
+/* Egress records: stored in one go, listed per job, and the project's
+ * destinations grouped and bounded for egress suggest. */
+static void test_egress_records(struct kiln_db *db)
+{
+	struct kiln_error *err = NULL;
+	int64_t id = new_job(db, "web", false);
+	json_t *a = json_pack(
+		"[{s:I,s:s,s:s,s:s,s:i,s:b,s:n,s:I,s:I,s:I},"
+		"{s:I,s:s,s:s,s:s,s:i,s:b,s:s,s:I,s:I,s:I},"
+		"{s:I,s:s,s:s,s:s,s:i,s:b,s:s,s:I,s:I,s:I}]",
+		"at", (json_int_t)1, "kind", "connect", "host", "b.example", "addr", "203.0.113.2",
+		"port", 443, "allowed", 1, "reason", "bytes_up", (json_int_t)10, "bytes_down",
+		(json_int_t)20, "duration_ms", (json_int_t)5, "at", (json_int_t)2, "kind", "http",
+		"host", "a.example", "addr", "", "port", 80, "allowed", 0, "reason", "no",
+		"bytes_up", (json_int_t)0, "bytes_down", (json_int_t)0, "duration_ms",
+		(json_int_t)1, "at", (json_int_t)3, "kind", "dns", "host", "c.example", "addr",
+		"8.8.8.8", "port", 53, "allowed", 0, "reason", "dns", "bytes_up", (json_int_t)0,
+		"bytes_down", (json_int_t)0, "duration_ms", (json_int_t)0);
+	json_t *l, *d;
+
+	ok(a != NULL && kiln_db_egress_add(db, id, "web", a, &err) == 0, "egress records stored");
+	kiln_error_free(&err);
+	l = kiln_db_egress_list(db, id, &err);
+	ok(json_array_size(json_object_get(l, "attempts")) == 3, "all three listed for the job");
+	json_decref(l);
+	d = kiln_db_egress_destinations(db, "web", 10, &err);
+	ok(json_array_size(json_object_get(d, "destinations")) == 2,
+	   "destinations: proxy requests only, not the DNS query");
+	json_decref(d);
+	d = kiln_db_egress_destinations(db, "web", 1, &err);
+	ok(json_array_size(json_object_get(d, "destinations")) == 1 &&
+		   strcmp(json_string_value(json_object_get(
+				  json_array_get(json_object_get(d, "destinations"), 0), "host")),
+			  "a.example") == 0,
+	   "destinations: at most the limit, in host order");
+	json_decref(d);
+	json_decref(a);
+	kiln_error_free(&err);
+}
+
 static void test_artifacts(struct kiln_db *db)
 {
 	struct kiln_error *err = NULL;
@@ -1219,6 +1259,7 @@ int main(void)
 		test_timestamps(db);
 		test_cancel_work(db);
 		test_artifacts(db);
+		test_egress_records(db);
 		test_signed(db);
 		kiln_db_close(db);
 	} else {
